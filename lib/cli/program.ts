@@ -1,0 +1,42 @@
+/**
+ * The `elasticore` command line: builds the commander program from one
+ * registration function per command group, and turns user errors into one
+ * clear line and a non-zero exit status.
+ *
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { ElasticoreError } from "../errors.ts";
+import { registerVersion } from "./version.ts";
+
+/** Builds the full `elasticore` program. */
+export function buildProgram(): Command {
+  const program = new Command("elasticore")
+    .description("ElastiCore: a fault-tolerant distributed data-processing system")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  registerVersion(program);
+  return program;
+}
+
+/** Runs the CLI with `args`; returns the process exit code. */
+export async function runCli(args: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander already printed its message (or the help text).
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof ElasticoreError) {
+      console.error(e.toLine());
+      return 1;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`error[internal]: ${msg}`);
+    if (Deno.env.get("ELASTICORE_DEBUG")) console.error(e);
+    return 1;
+  }
+}
