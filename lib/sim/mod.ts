@@ -9,6 +9,7 @@ export { EventQueue, type TimedEvent } from "./event_queue.ts";
 export { TraceHasher } from "./trace.ts";
 export { SimDisk } from "./disk.ts";
 export { type LinkConfig, type NetworkStats, SimNetwork } from "./network.ts";
+export { type SimReport } from "./report.ts";
 export {
   type EventHandle,
   type Invariant,
