@@ -170,7 +170,7 @@ export function decodePayload(
     raw = cachedDecoder(max).decode(payload);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (e instanceof RangeError && /insufficient data|out of (range|bounds)/i.test(msg)) {
+    if (e instanceof RangeError && /insufficient data|outside the bounds|out of (range|bounds)/i.test(msg)) {
       return err("truncated", `frame payload is truncated: ${msg}`);
     }
     return err("malformed", `frame payload is not valid msgpack: ${msg}`);
