@@ -8,6 +8,8 @@
 import { Command, CommanderError } from "commander";
 import { ElasticoreError } from "../errors.ts";
 import { registerVersion } from "./version.ts";
+import { registerInit } from "./init.ts";
+import { registerToken } from "./token.ts";
 
 /** Builds the full `elasticore` program. */
 export function buildProgram(): Command {
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerVersion(program);
+  registerInit(program);
+  registerToken(program);
   return program;
 }
 
