@@ -8,6 +8,7 @@
 import { Command, CommanderError } from "commander";
 import { ElasticoreError } from "../errors.ts";
 import { registerVersion } from "./version.ts";
+import { registerServe } from "./serve.ts";
 import { registerInit } from "./init.ts";
 import { registerToken } from "./token.ts";
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerVersion(program);
+  registerServe(program);
   registerInit(program);
   registerToken(program);
   return program;
