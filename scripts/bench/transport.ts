@@ -1,0 +1,239 @@
+/**
+ * Transport benchmark: raw Deno TCP (echo and one-way bandwidth) as the
+ * baseline, then our RPC over TCP+TLS and QUIC (pipelined and sequential
+ * calls of 64 B and 64 KiB, latency percentiles, bulk-stream bandwidth),
+ * each with its ratio against the baseline measured in the same run.
+ *
+ * `deno run -P scripts/bench/transport.ts [--seconds S] [--kinds tcp,quic]`
+ *
+ * @module
+ */
+import { bytes, object, uint } from "../../proto/schema.ts";
+import { startTestNode, testPki } from "../../lib/transport/testing.ts";
+import type { TransportKind } from "../../lib/transport/types.ts";
+
+const SMALL = 64;
+const LARGE = 64 * 1024;
+const INFLIGHT = 64;
+
+const messages = {
+  "b.echo": object({ d: bytes(LARGE) }),
+  "b.echo.reply": object({ d: bytes(LARGE) }),
+  "b.bulk": object({ n: uint }),
+  "b.bulk.reply": object({ n: uint }),
+};
+
+interface Rate {
+  perSec: number;
+  mbPerSec: number;
+  p50Us?: number;
+  p99Us?: number;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+/** Raw TCP echo: `size`-byte messages, `INFLIGHT` outstanding, for `seconds`. */
+async function rawEcho(size: number, seconds: number): Promise<Rate> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serve = (async () => {
+    const c = await listener.accept();
+    c.setNoDelay(true);
+    const buf = new Uint8Array(256 * 1024);
+    for (;;) {
+      const n = await c.read(buf).catch(() => null);
+      if (n === null) break;
+      let off = 0;
+      while (off < n) off += await c.write(buf.subarray(off, n));
+    }
+    c.close();
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  conn.setNoDelay(true);
+  const msg = new Uint8Array(size);
+  const end = performance.now() + seconds * 1000;
+  let sent = 0;
+  let received = 0;
+  let wake = null as (() => void) | null;
+  const reader = (async () => {
+    const buf = new Uint8Array(256 * 1024);
+    let bytesIn = 0;
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      bytesIn += n;
+      received = Math.floor(bytesIn / size);
+      wake?.();
+      if (received >= sent && performance.now() > end) break;
+    }
+  })();
+  const t0 = performance.now();
+  while (performance.now() < end) {
+    while (sent - received >= INFLIGHT) await new Promise<void>((r) => wake = r);
+    let off = 0;
+    while (off < size) off += await conn.write(msg.subarray(off));
+    sent++;
+  }
+  while (received < sent) await new Promise<void>((r) => wake = r);
+  const dt = (performance.now() - t0) / 1000;
+  conn.close();
+  await reader.catch(() => {});
+  await serve.catch(() => {});
+  listener.close();
+  return { perSec: received / dt, mbPerSec: (received * size) / dt / 1e6 };
+}
+
+/** Raw TCP one-way bandwidth with 64 KiB writes. */
+async function rawBandwidth(seconds: number): Promise<Rate> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const done = (async () => {
+    const c = await listener.accept();
+    const buf = new Uint8Array(256 * 1024);
+    let total = 0;
+    for (;;) {
+      const n = await c.read(buf).catch(() => null);
+      if (n === null) break;
+      total += n;
+    }
+    c.close();
+    return total;
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const chunk = new Uint8Array(LARGE);
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  while (performance.now() < end) {
+    let off = 0;
+    while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+  }
+  conn.close();
+  const total = await done;
+  const dt = (performance.now() - t0) / 1000;
+  listener.close();
+  return { perSec: total / LARGE / dt, mbPerSec: total / dt / 1e6 };
+}
+
+async function rpcPair(kind: TransportKind, streamPerRpc = false) {
+  const pki = await testPki("bench-ca");
+  const srv = await startTestNode({ kind, identity: await pki.identity("srv"), messages });
+  const cli = await startTestNode({
+    kind,
+    identity: await pki.identity("cli"),
+    messages,
+    listen: false,
+    rpc: { streamPerRpc },
+  });
+  srv.rpc.handle("b.echo", (body) => body);
+  srv.rpc.handleStream("b.bulk", async (_meta, s) => {
+    let n = 0;
+    for await (const c of s.readable) n += c.byteLength;
+    return { n };
+  });
+  cli.rpc.addPeer("srv", srv.addr);
+  await cli.rpc.call("srv", "b.echo", { d: new Uint8Array(1) });
+  return { srv, cli };
+}
+
+async function rpcCalls(
+  cli: Awaited<ReturnType<typeof rpcPair>>["cli"],
+  size: number,
+  inflight: number,
+  seconds: number,
+): Promise<Rate> {
+  const body = { d: new Uint8Array(size) };
+  const lat: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: inflight }, async () => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      await cli.rpc.call("srv", "b.echo", body, { deadlineMs: 10_000 });
+      lat.push(performance.now() - s);
+    }
+  }));
+  const dt = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return {
+    perSec: lat.length / dt,
+    mbPerSec: (lat.length * size) / dt / 1e6,
+    p50Us: pct(lat, 0.5) * 1000,
+    p99Us: pct(lat, 0.99) * 1000,
+  };
+}
+
+async function rpcBulk(
+  cli: Awaited<ReturnType<typeof rpcPair>>["cli"],
+  seconds: number,
+): Promise<Rate> {
+  const s = await cli.rpc.openStream("srv", "b.bulk", { n: 0 });
+  const w = s.writable.getWriter();
+  const chunk = new Uint8Array(256 * 1024);
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  while (performance.now() < end) await w.write(chunk);
+  await w.close();
+  const { n } = await s.result as { n: number };
+  const dt = (performance.now() - t0) / 1000;
+  return { perSec: n / LARGE / dt, mbPerSec: n / dt / 1e6 };
+}
+
+function fmt(r: Rate): string {
+  const lat = r.p50Us !== undefined
+    ? `  p50 ${r.p50Us.toFixed(0)} µs  p99 ${r.p99Us!.toFixed(0)} µs`
+    : "";
+  return `${r.perSec.toFixed(0).padStart(8)}/s  ${r.mbPerSec.toFixed(1).padStart(7)} MB/s${lat}`;
+}
+
+function line(name: string, r: Rate, base?: Rate, by: "perSec" | "mbPerSec" = "perSec"): void {
+  const ratio = base ? `  ratio ${(r[by] / base[by]).toFixed(2)}` : "";
+  console.log(`${name.padEnd(44)} ${fmt(r)}${ratio}`);
+}
+
+/** Runs the benchmark (see the module documentation). */
+export default async function bench(args: string[]): Promise<void> {
+  const secIdx = args.indexOf("--seconds");
+  const seconds = secIdx >= 0 ? Number(args[secIdx + 1]) : 1.5;
+  const kindIdx = args.indexOf("--kinds");
+  const kinds = (kindIdx >= 0 ? args[kindIdx + 1] : "tcp,quic").split(",") as TransportKind[];
+
+  console.log(`transport benchmark (${seconds}s per measurement, ${INFLIGHT} in flight)`);
+  const echoSmall = await rawEcho(SMALL, seconds);
+  const echoLarge = await rawEcho(LARGE, seconds);
+  const bw = await rawBandwidth(seconds);
+  line("baseline raw TCP echo 64 B pipelined", echoSmall);
+  line("baseline raw TCP echo 64 KiB pipelined", echoLarge);
+  line("baseline raw TCP one-way 64 KiB writes", bw);
+
+  for (const kind of kinds) {
+    const { srv, cli } = await rpcPair(kind);
+    try {
+      const name = kind === "tcp" ? "TCP+TLS" : "QUIC";
+      line(`${name} RPC 64 B pipelined`, await rpcCalls(cli, SMALL, INFLIGHT, seconds), echoSmall);
+      line(`${name} RPC 64 B sequential`, await rpcCalls(cli, SMALL, 1, seconds), echoSmall);
+      line(
+        `${name} RPC 64 KiB pipelined`,
+        await rpcCalls(cli, LARGE, INFLIGHT, seconds),
+        echoLarge,
+      );
+      line(`${name} RPC 64 KiB sequential`, await rpcCalls(cli, LARGE, 1, seconds), echoLarge);
+      line(`${name} bulk stream`, await rpcBulk(cli, seconds), bw, "mbPerSec");
+    } finally {
+      await Promise.all([srv.rpc.close(), cli.rpc.close()]);
+    }
+  }
+  if (kinds.includes("quic")) {
+    const { srv, cli } = await rpcPair("quic", true);
+    try {
+      line(
+        "QUIC stream-per-RPC 64 B pipelined",
+        await rpcCalls(cli, SMALL, INFLIGHT, seconds),
+        echoSmall,
+      );
+    } finally {
+      await Promise.all([srv.rpc.close(), cli.rpc.close()]);
+    }
+  }
+}
+
+if (import.meta.main) await bench(Deno.args);
