@@ -1,0 +1,507 @@
+/**
+ * Drives the real dashboard in headless Chromium (Debian's `/usr/bin/chromium`)
+ * against an in-test API server. Chromium is driven through the DevTools
+ * protocol over the built-in WebSocket: `playwright-core` cannot be imported
+ * with the project's permission set (`-P` grants read, not "all"; its bundled
+ * WSL probe calls `fs.existsSync("/proc/sys/fs/binfmt_misc/WSLInterop")` at
+ * import time, and Deno requires --allow-all for paths under /proc).
+ *
+ * Set ELASTICORE_SCREENSHOT=1 to rewrite docs/dashboard.png.
+ */
+import assert from "node:assert/strict";
+import { createApiApp } from "../../lib/api/app.ts";
+import { need } from "../../lib/api/auth.ts";
+import { dashboardModule } from "../../lib/api/dashboard/mod.ts";
+import { ElasticoreError } from "../../lib/errors.ts";
+import { MetricsRegistry } from "../../lib/metrics.ts";
+import type { Hono } from "hono";
+
+const CHROMIUM = "/usr/bin/chromium";
+const GOOD = "tok-good-0123456789";
+
+// ---- the in-test API: /v1/cluster, /v1/jobs, /v1/logs/tail per docs/api contract ----
+
+/**
+ * Records added to the running job's output per poll: varies so the chart has a shape.
+ * `ratePerSec` reports the same growth at the test's 4 polls per second.
+ */
+const GROWTH = [520, 610, 580, 700, 660, 540, 760, 720, 640, 810, 780, 690];
+
+function fixture() {
+  const state = { polls: 0, out: 10_000, revoked: false };
+  const jobs = () => {
+    const now = Date.now();
+    return [
+      {
+        id: "j-1",
+        name: "app2 <b>count</b>",
+        state: "running",
+        stages: [
+          {
+            name: "source",
+            parallelism: 1,
+            recordsIn: 40_000,
+            recordsOut: 40_000,
+            ratePerSec: 900,
+          },
+          {
+            name: "filter",
+            parallelism: 3,
+            recordsIn: 40_000,
+            recordsOut: state.out,
+            ratePerSec: GROWTH[state.polls % GROWTH.length] * 4,
+          },
+        ],
+        lastCheckpoint: {
+          id: 7 + state.polls,
+          at: new Date(now - 2500).toISOString(),
+          durationMs: 41,
+        },
+        restarts: 1,
+      },
+      {
+        id: "j-0",
+        name: "app1",
+        state: "finished",
+        stages: [{ name: "grep", parallelism: 2, recordsIn: 1000, recordsOut: 83, ratePerSec: 0 }],
+        lastCheckpoint: null,
+        restarts: 0,
+      },
+    ];
+  };
+  const member = (id: string, state: string, incarnation: number, role: string, port: number) => ({
+    id,
+    state,
+    incarnation,
+    roles: [role],
+    rpc: `127.0.0.1:${port}`,
+    api: `https://127.0.0.1:${port + 2}`,
+    gossip: `127.0.0.1:${port + 1}`,
+  });
+  const members = [
+    member("m1", "alive", 3, "master", 7400),
+    member("m2", "alive", 1, "master", 7410),
+    member("m3", "alive", 2, "master", 7420),
+    member("w1", "alive", 1, "worker", 7430),
+    member("w2", "suspect", 4, "worker", 7440),
+    member("w3", "dead", 2, "worker", 7450),
+  ];
+  const module = (app: Hono) => {
+    app.get("/v1/cluster", need("cluster:read"), (c) => {
+      state.out += GROWTH[state.polls % GROWTH.length];
+      state.polls++;
+      const commit = 120 + state.polls;
+      return c.json({
+        node: "m1",
+        version: "0.1.0",
+        members,
+        raft: {
+          leader: "m1",
+          term: 4,
+          commit,
+          applied: commit,
+          role: "leader",
+          voters: ["m1", "m2", "m3"],
+          learners: [],
+          progress: {
+            m2: { match: commit, next: commit + 1, state: "replicate" },
+            m3: { match: commit - 3, next: commit - 2, state: "probe" },
+          },
+        },
+        ring: {
+          replication: 3,
+          nodes: [
+            { id: "w1", position: "9f3a0c11d2e4b5a6", blocks: 12, bytes: 50_331_648 },
+            { id: "w2", position: "1b7e44aa90c3d2f1", blocks: 9, bytes: 37_748_736 },
+            { id: "w3", position: "d04c2e7f11a9b830", blocks: 4, bytes: 16_777_216 },
+          ],
+        },
+        jobs: jobs(),
+      });
+    });
+    app.get("/v1/jobs", need("job:read"), (c) => c.json({ jobs: jobs() }));
+    app.get("/v1/logs/tail", need("logs:read"), (c) => {
+      const limit = Math.min(100, Number(c.req.query("limit") ?? "100"));
+      const now = Date.now();
+      const lines = [
+        { level: "info", node: "m1", subsystem: "raft", msg: "became leader at term 4" },
+        { level: "warn", node: "m2", subsystem: "swim", msg: "w2 is suspect (no ack in 500 ms)" },
+        { level: "error", node: "w3", subsystem: "swim", msg: "w3 declared dead" },
+        { level: "info", node: "m1", subsystem: "stream", msg: "job j-1 checkpoint 7 complete" },
+        { level: "info", node: "w1", subsystem: "dfs", msg: '<img src=x onerror="alert(1)">' },
+      ].map((l, i) => ({ ts: new Date(now - (5 - i) * 1000).toISOString(), ...l }));
+      return c.json({ lines: lines.slice(-limit) });
+    });
+  };
+  return { state, module };
+}
+
+// ---- a small DevTools-protocol client ----
+
+type Json = Record<string, unknown>;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves like `p`, or rejects after `ms` naming `what`; never leaves a timer behind. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+class Cdp {
+  readonly events: Array<{ method: string; params: Json }> = [];
+  readonly closed: Promise<void>;
+  #ws: WebSocket;
+  #next = 1;
+  #pending = new Map<number, { resolve: (v: Json) => void; reject: (e: Error) => void }>();
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    this.closed = new Promise((resolve) => ws.addEventListener("close", () => resolve()));
+    ws.addEventListener("message", (ev) => {
+      const msg = JSON.parse(String(ev.data)) as Json;
+      const id = typeof msg.id === "number" ? msg.id : undefined;
+      if (id === undefined) {
+        this.events.push({ method: String(msg.method), params: (msg.params ?? {}) as Json });
+        return;
+      }
+      const p = this.#pending.get(id);
+      this.#pending.delete(id);
+      const err = msg.error as { message?: string } | undefined;
+      if (err) p?.reject(new Error(`DevTools: ${err.message ?? JSON.stringify(err)}`));
+      else p?.resolve((msg.result ?? {}) as Json);
+    });
+    ws.addEventListener("close", () => {
+      for (const p of this.#pending.values()) p.reject(new Error("DevTools connection closed"));
+      this.#pending.clear();
+    });
+  }
+
+  static async connect(url: string): Promise<Cdp> {
+    const ws = new WebSocket(url);
+    const cdp = new Cdp(ws);
+    await within(
+      new Promise<void>((resolve, reject) => {
+        ws.addEventListener("open", () => resolve());
+        ws.addEventListener("error", () => reject(new Error(`cannot connect to ${url}`)));
+      }),
+      10_000,
+      "DevTools WebSocket open",
+    );
+    return cdp;
+  }
+
+  get open(): boolean {
+    return this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  send(method: string, params: Json = {}, sessionId?: string): Promise<Json> {
+    const id = this.#next++;
+    const reply = new Promise<Json>((resolve, reject) =>
+      this.#pending.set(id, { resolve, reject })
+    );
+    this.#ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
+    return within(reply, 15_000, method);
+  }
+
+  close(): void {
+    if (this.#ws.readyState <= WebSocket.OPEN) this.#ws.close();
+  }
+}
+
+interface Browser {
+  cdp: Cdp;
+  child: Deno.ChildProcess;
+  dir: string;
+  stderr: Promise<string>;
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
+  return await new Response(stream).text();
+}
+
+async function launch(): Promise<Browser> {
+  try {
+    await Deno.stat(CHROMIUM);
+  } catch {
+    throw new Error(
+      `${CHROMIUM} not found: this test needs Debian's Chromium. Install it with ` +
+        "`apt-get install chromium` (CI installs it); it does not download a browser.",
+    );
+  }
+  const dir = await Deno.makeTempDir({ prefix: "elasticore-chromium-" });
+  const child = new Deno.Command(CHROMIUM, {
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+      "--password-store=basic",
+      `--user-data-dir=${dir}`,
+      "--remote-debugging-port=0",
+      "about:blank",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = readAll(child.stderr);
+  const browser = { child, dir, stderr } as Omit<Browser, "cdp">;
+  try {
+    const portFile = `${dir}/DevToolsActivePort`;
+    let exited = false;
+    child.status.then(() => exited = true);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const text = await Deno.readTextFile(portFile).catch(() => "");
+      const [port, path] = text.split("\n");
+      if (port && path) {
+        return { ...browser, cdp: await Cdp.connect(`ws://127.0.0.1:${port}${path}`) };
+      }
+      if (exited) throw new Error(`chromium exited early:\n${await stderr}`);
+      if (Date.now() > deadline) throw new Error("chromium wrote no DevToolsActivePort in 15 s");
+      await sleep(50);
+    }
+  } catch (err) {
+    await close({ ...browser, cdp: undefined });
+    throw err;
+  }
+}
+
+/** Closes the browser politely, then by force; waits for the process and cleans up. */
+async function close(b: Omit<Browser, "cdp"> & { cdp?: Cdp }): Promise<void> {
+  if (b.cdp?.open) await within(b.cdp.send("Browser.close"), 3000, "Browser.close").catch(() => {});
+  try {
+    await within(b.child.status, 5000, "chromium exit");
+  } catch {
+    b.child.kill("SIGKILL");
+    await b.child.status;
+  }
+  if (b.cdp) {
+    b.cdp.close();
+    await within(b.cdp.closed, 3000, "DevTools socket close").catch(() => {});
+  }
+  await within(b.stderr, 3000, "chromium stderr").catch(() => "");
+  await Deno.remove(b.dir, { recursive: true }).catch(() => {});
+}
+
+/** One page (tab) of the browser. */
+class Page {
+  constructor(readonly cdp: Cdp, readonly session: string) {}
+
+  static async open(cdp: Cdp): Promise<Page> {
+    const { targetId } = await cdp.send("Target.createTarget", { url: "about:blank" });
+    const { sessionId } = await cdp.send("Target.attachToTarget", { targetId, flatten: true });
+    const page = new Page(cdp, String(sessionId));
+    for (const domain of ["Page", "Runtime", "Log"]) await page.send(`${domain}.enable`);
+    await page.send("Emulation.setDeviceMetricsOverride", {
+      width: 1280,
+      height: 900,
+      deviceScaleFactor: 1,
+      mobile: false,
+    });
+    return page;
+  }
+
+  send(method: string, params: Json = {}): Promise<Json> {
+    return this.cdp.send(method, params, this.session);
+  }
+
+  async eval<T>(expression: string): Promise<T> {
+    const r = await this.send("Runtime.evaluate", {
+      expression,
+      returnByValue: true,
+      awaitPromise: true,
+    });
+    if (r.exceptionDetails) throw new Error(`page threw: ${JSON.stringify(r.exceptionDetails)}`);
+    return (r.result as { value: T }).value;
+  }
+
+  /** Polls `expression` until it is truthy; returns its value. */
+  async waitFor<T>(expression: string, what: string, ms = 8000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await this.eval<T>(expression);
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+      await sleep(50);
+    }
+  }
+
+  /** A real mouse click in the middle of the element. */
+  async click(selector: string): Promise<void> {
+    const box = await this.eval<{ x: number; y: number } | null>(`(() => {
+      const r = document.querySelector(${JSON.stringify(selector)})?.getBoundingClientRect();
+      return r ? { x: r.x + r.width / 2, y: r.y + r.height / 2 } : null;
+    })()`);
+    assert.ok(box, `no element ${selector} to click`);
+    for (const type of ["mousePressed", "mouseReleased"]) {
+      await this.send("Input.dispatchMouseEvent", { type, ...box, button: "left", clickCount: 1 });
+    }
+  }
+
+  /** Focuses an input, clears it and types `text`. */
+  async type(selector: string, text: string): Promise<void> {
+    await this.eval(`(() => {
+      const el = document.querySelector(${JSON.stringify(selector)});
+      el.focus(); el.value = "";
+    })()`);
+    await this.send("Input.insertText", { text });
+  }
+}
+
+// ---- the test ----
+
+Deno.test("dashboard: login, live members, raft, charts and logs in headless Chromium", async () => {
+  const { state, module } = fixture();
+  const app = createApiApp({
+    verify: (t) =>
+      t === GOOD && !state.revoked
+        ? Promise.resolve({ subject: "viewer", role: "reader" })
+        : Promise.reject(new ElasticoreError("token_invalid", "unknown token", { status: 401 })),
+    metrics: new MetricsRegistry(),
+    health: () => ({ node: "m1", status: "ok", roles: ["master"], version: "0.1.0" }),
+    isLeader: () => true,
+    maxBodyBytes: 1 << 16,
+    modules: [dashboardModule, module],
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  let browser: Browser | undefined;
+  try {
+    browser = await launch();
+    const page = await Page.open(browser.cdp);
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    await page.send("Page.navigate", { url: `${base}/?interval=250` });
+    await page.waitFor(
+      `document.readyState === "complete" && document.querySelector("#token")?.getAttribute("aria-invalid") === "false"`,
+      "the login form",
+    );
+    assert.equal(await page.eval(`document.querySelector("#app").hidden`), true);
+
+    await page.type("#token", "wrong-token");
+    await page.click("#login-submit");
+    const error = await page.waitFor<string>(
+      `(() => { const e = document.querySelector("#login-error"); return !e.hidden && e.textContent; })()`,
+      "the login error",
+    );
+    assert.match(error, /Token rejected: unknown token/);
+    assert.equal(await page.eval(`document.querySelector("#app").hidden`), true);
+    assert.equal(await page.eval(`sessionStorage.getItem("elasticore.token")`), null);
+
+    await page.type("#token", GOOD);
+    await page.click("#login-submit");
+    await page.waitFor(`!document.querySelector("#app").hidden`, "the dashboard after sign-in");
+    assert.equal(await page.eval(`document.querySelector("#login-view").hidden`), true);
+    assert.equal(await page.eval(`sessionStorage.getItem("elasticore.token")`), GOOD);
+
+    const rows = await page.eval<string[]>(
+      `[...document.querySelectorAll("#members tbody tr[data-id]")].map((r) => r.dataset.id)`,
+    );
+    assert.deepEqual(rows, ["m1", "m2", "m3", "w1", "w2", "w3"]);
+    const w2 = await page.eval<{ text: string; cls: string; inc: string }>(`(() => {
+      const r = document.querySelector('#members tbody tr[data-id="w2"]');
+      const b = r.querySelector(".badge");
+      return { text: b.textContent, cls: b.className, inc: r.cells[2].textContent };
+    })()`);
+    assert.deepEqual(w2, { text: "suspect", cls: "badge state-suspect", inc: "4" });
+    assert.equal(
+      await page.eval(`document.querySelector('#raft [data-field="leader"]').textContent`),
+      "m1",
+    );
+    assert.equal(
+      await page.eval(`document.querySelector('#raft [data-field="term"]').textContent`),
+      "4",
+    );
+    assert.equal(
+      await page.eval(`document.querySelectorAll("#raft-progress tbody tr[data-id]").length`),
+      2,
+    );
+    assert.equal(await page.eval(`document.querySelectorAll("#ring tbody tr[data-id]").length`), 3);
+
+    const chartD =
+      `document.querySelector('svg.chart[data-job="j-1"] path.line')?.getAttribute("d") ?? ""`;
+    const d1 = await page.waitFor<string>(chartD, "the first chart point");
+    const polls = state.polls;
+    const d2 = await page.waitFor<string>(
+      `(() => { const d = ${chartD}; return d !== ${JSON.stringify(d1)} && d; })()`,
+      "a chart update",
+    );
+    assert.notEqual(d2, d1);
+    assert.ok(state.polls > polls, "the page polled again");
+    assert.ok(d2.split("L").length > d1.split("L").length, "the chart gained points");
+
+    // Hostile strings render as text.
+    assert.equal(await page.eval(`document.querySelectorAll("#logs img, #jobs b").length`), 0);
+    assert.match(
+      await page.eval<string>(`document.querySelector("#logs tbody").textContent`),
+      /<img src=x/,
+    );
+    assert.match(
+      await page.eval<string>(`document.querySelector('#jobs tr[data-id="j-1"]').textContent`),
+      /app2 <b>count<\/b>/,
+    );
+
+    if (Deno.env.get("ELASTICORE_SCREENSHOT") === "1") {
+      await page.waitFor(`(${chartD}).split("L").length > 30`, "a longer chart", 20_000);
+      const { cssContentSize } = await page.send("Page.getLayoutMetrics") as {
+        cssContentSize: { width: number; height: number };
+      };
+      const shot = await page.send("Page.captureScreenshot", {
+        format: "png",
+        captureBeyondViewport: true,
+        clip: { x: 0, y: 0, width: 1280, height: Math.ceil(cssContentSize.height), scale: 1 },
+      });
+      const png = Uint8Array.from(atob(String(shot.data)), (c) => c.charCodeAt(0));
+      await Deno.writeFile(new URL("../../docs/dashboard.png", import.meta.url), png);
+    }
+
+    // No script errors, no CSP violations.
+    const problems = browser.cdp.events.filter((e) =>
+      e.method === "Runtime.exceptionThrown" ||
+      (e.method === "Log.entryAdded" &&
+        ["security", "javascript"].includes(String((e.params.entry as Json).source)))
+    );
+    assert.deepEqual(problems, []);
+
+    await page.click("#logout");
+    await page.waitFor(
+      `!document.querySelector("#login-view").hidden`,
+      "the login form after sign-out",
+    );
+    assert.equal(await page.eval(`sessionStorage.getItem("elasticore.token")`), null);
+    assert.equal(
+      await page.eval(`document.querySelector("#login-error").textContent`),
+      "Signed out.",
+    );
+
+    // A token revoked while the dashboard polls sends the user back to the login form.
+    await page.type("#token", GOOD);
+    await page.click("#login-submit");
+    await page.waitFor(`!document.querySelector("#app").hidden`, "the dashboard after sign-in");
+    state.revoked = true;
+    const revoked = await page.waitFor<string>(
+      `!document.querySelector("#login-view").hidden && document.querySelector("#login-error").textContent`,
+      "the login form after the token was revoked",
+    );
+    assert.match(revoked, /Token rejected: unknown token/);
+    assert.equal(await page.eval(`document.querySelector("#app").hidden`), true);
+    assert.equal(await page.eval(`document.querySelectorAll("#members tbody tr").length`), 0);
+  } finally {
+    if (browser) await close(browser);
+    await server.shutdown();
+  }
+});
