@@ -11,6 +11,7 @@ import { registerVersion } from "./version.ts";
 import { registerServe } from "./serve.ts";
 import { registerInit } from "./init.ts";
 import { registerToken } from "./token.ts";
+import { registerLb } from "./lb.ts";
 
 /** Builds the full `elasticore` program. */
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerInit(program);
   registerToken(program);
+  registerLb(program);
   return program;
 }
 
