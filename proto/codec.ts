@@ -170,7 +170,10 @@ export function decodePayload(
     raw = cachedDecoder(max).decode(payload);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (e instanceof RangeError && /insufficient data|outside the bounds|out of (range|bounds)/i.test(msg)) {
+    if (
+      e instanceof RangeError &&
+      /insufficient data|outside the bounds|out of (range|bounds)/i.test(msg)
+    ) {
       return err("truncated", `frame payload is truncated: ${msg}`);
     }
     return err("malformed", `frame payload is not valid msgpack: ${msg}`);
@@ -180,7 +183,10 @@ export function decodePayload(
   }
   const [v, kind, id, type, body, deadlineMs] = raw;
   if (v !== WIRE_VERSION) {
-    return err("bad_version", `wire version ${String(v)} is not supported (expected ${WIRE_VERSION})`);
+    return err(
+      "bad_version",
+      `wire version ${String(v)} is not supported (expected ${WIRE_VERSION})`,
+    );
   }
   if (typeof kind !== "number" || !Number.isInteger(kind) || kind < 0 || kind > 4) {
     return err("bad_field", `envelope.kind: expected 0..4, got ${String(kind)}`);
