@@ -12,12 +12,14 @@ import type { SimReport } from "../lib/sim/report.ts";
 import { SimulationFailure } from "../lib/sim/simulator.ts";
 import { runSwimSimulation } from "../lib/swim/simulation.ts";
 import { runStreamSimulation } from "../lib/stream/simulation.ts";
+import { runRaftSimulation } from "../lib/raft/simulation.ts";
 
 type Options = Record<string, number | boolean | string>;
 type Runner = (seed: number, steps: number | undefined, extra: Options) => SimReport;
 
 /** Every protocol `deno task sim` can run. */
 export const PROTOCOLS: Record<string, Runner> = {
+  raft: (seed, steps, extra) => runRaftSimulation({ ...extra, seed, steps }),
   swim: (seed, steps, extra) => runSwimSimulation({ ...extra, seed, steps }),
   stream: (seed, steps, extra) => runStreamSimulation({ ...extra, seed, steps }),
 };
@@ -25,7 +27,7 @@ export const PROTOCOLS: Record<string, Runner> = {
 function parseArgs(
   args: string[],
 ): { protocol: string; seed: number; seeds: number; steps?: number; extra: Options } {
-  let protocol = "swim";
+  let protocol = "raft";
   let seed = 1;
   let seeds = 1;
   let steps: number | undefined;
@@ -94,8 +96,10 @@ if (import.meta.main) {
       );
     } catch (e) {
       failed++;
-      if (e instanceof SimulationFailure) console.error(e.message);
-      else throw e;
+      if (e instanceof SimulationFailure) {
+        console.error(e.message);
+        console.error(`replay: deno task sim --protocol ${parsed.protocol} --seed ${s}`);
+      } else throw e;
     }
   }
   if (failed) {
