@@ -13,16 +13,26 @@ import { SimulationFailure } from "../lib/sim/simulator.ts";
 import { runSwimSimulation } from "../lib/swim/simulation.ts";
 import { runStreamSimulation } from "../lib/stream/simulation.ts";
 import { runRaftSimulation } from "../lib/raft/simulation.ts";
+import { runRingSimulation } from "../lib/dfs/ring/simulation.ts";
 
 type Options = Record<string, number | boolean | string>;
 type Runner = (seed: number, steps: number | undefined, extra: Options) => SimReport;
 
 /** Every protocol `deno task sim` can run. */
 export const PROTOCOLS: Record<string, Runner> = {
-  raft: (seed, steps, extra) => runRaftSimulation({ ...extra, seed, steps }),
-  swim: (seed, steps, extra) => runSwimSimulation({ ...extra, seed, steps }),
-  stream: (seed, steps, extra) => runStreamSimulation({ ...extra, seed, steps }),
+  raft: (seed, steps, extra) => runRaftSimulation(withSteps({ ...extra, seed }, steps)),
+  ring: (seed, steps, extra) => runRingSimulation(withSteps({ ...extra, seed }, steps)),
+  swim: (seed, steps, extra) => runSwimSimulation(withSteps({ ...extra, seed }, steps)),
+  stream: (seed, steps, extra) => runStreamSimulation(withSteps({ ...extra, seed }, steps)),
 };
+
+/** Adds `steps` only when given, so each simulation keeps its own default. */
+function withSteps<T extends { seed: number }>(
+  opts: T,
+  steps: number | undefined,
+): T & { steps?: number } {
+  return steps === undefined ? opts : { ...opts, steps };
+}
 
 function parseArgs(
   args: string[],
