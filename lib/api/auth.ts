@@ -60,3 +60,46 @@ export function need(action: Action): MiddlewareHandler {
     await next();
   };
 }
+
+/** Options of {@link cachingVerifier}. */
+export interface VerifierCacheOptions {
+  /** Most tokens remembered (least recently used evicted). Default 4096. */
+  maxEntries?: number;
+  /** Longest a verification is reused, in ms. Default 30 s. */
+  ttlMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/**
+ * Wraps a verifier so a token verified once is not re-verified on every
+ * request (signature checks dominate small requests). A cached principal is
+ * reused until the cache TTL or the token's own expiry, whichever is first;
+ * failures are never cached.
+ */
+export function cachingVerifier(
+  verify: (token: string) => Promise<Principal & { claims?: { exp?: number } }>,
+  opts: VerifierCacheOptions = {},
+): TokenVerifier {
+  const max = opts.maxEntries ?? 4096;
+  const ttl = opts.ttlMs ?? 30_000;
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, { p: Principal; until: number }>();
+  return async (token) => {
+    const t = now();
+    const hit = cache.get(token);
+    if (hit) {
+      cache.delete(token);
+      if (hit.until > t) {
+        cache.set(token, hit);
+        return hit.p;
+      }
+    }
+    const p = await verify(token);
+    const exp = p.claims?.exp;
+    const until = Math.min(t + ttl, exp === undefined ? Infinity : exp * 1000);
+    cache.set(token, { p: { subject: p.subject, role: p.role }, until });
+    if (cache.size > max) cache.delete(cache.keys().next().value!);
+    return { subject: p.subject, role: p.role };
+  };
+}

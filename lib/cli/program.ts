@@ -9,9 +9,12 @@ import { Command, CommanderError } from "commander";
 import { ElasticoreError } from "../errors.ts";
 import { registerVersion } from "./version.ts";
 import { registerServe } from "./serve.ts";
+import { startNode } from "../node.ts";
 import { registerInit } from "./init.ts";
 import { registerToken } from "./token.ts";
 import { registerLb } from "./lb.ts";
+import { registerKv } from "./kv.ts";
+import { registerRaft } from "./raft.ts";
 
 /** Builds the full `elasticore` program. */
 export function buildProgram(): Command {
@@ -20,10 +23,15 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerVersion(program);
-  registerServe(program);
+  registerServe(program, {
+    // A node whose durable storage fails must not keep answering: exit so systemd restarts it.
+    onStart: (config) => startNode(config, { onFatal: () => Deno.exit(70) }),
+  });
   registerInit(program);
   registerToken(program);
   registerLb(program);
+  registerKv(program);
+  registerRaft(program);
   return program;
 }
 

@@ -102,6 +102,30 @@ export class Leader {
     return { ok: true, index, term: this.#h.term };
   }
 
+  /**
+   * Appends several normal entries and replicates them in one round (one
+   * append per follower instead of one per entry). Stops at the first refusal.
+   */
+  proposeBatch(datas: Uint8Array[]): ProposeResult[] {
+    const out: ProposeResult[] = [];
+    const log = this.#h.log;
+    const fresh: Entry[] = [];
+    for (const data of datas) {
+      if (this.transferee !== NONE) out.push(this.#refuse("transferring"));
+      else if (log.lastIndex() - log.committed >= this.#cfg.maxUncommittedEntries) {
+        out.push(this.#refuse("overloaded", "too many uncommitted entries"));
+      } else {
+        const index = log.lastIndex() + 1;
+        const e: Entry = { term: this.#h.term, index, kind: "normal", data };
+        log.append([e]);
+        fresh.push(e);
+        out.push({ ok: true, index, term: this.#h.term });
+      }
+    }
+    if (fresh.length) this.bcastAppend();
+    return out;
+  }
+
   /** Appends an entry to the local log and replicates it; returns its index. */
   appendEntry(kind: Entry["kind"], data: Uint8Array): number {
     const log = this.#h.log;

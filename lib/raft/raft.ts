@@ -409,6 +409,15 @@ export class Raft {
     };
   }
 
+  /** Proposes several entries at once; on a leader they share one replication round. */
+  proposeBatch(datas: Uint8Array[]): ProposeResult[] {
+    if (!this.#leader) {
+      const r = this.#notLeader();
+      return datas.map(() => r);
+    }
+    return this.#leader.proposeBatch(datas);
+  }
+
   /** Proposes application data; on a leader it is appended at once. */
   propose(data: Uint8Array): ProposeResult {
     if (!this.#leader) return this.#notLeader();

@@ -90,3 +90,29 @@ Deno.test("api: /metrics counts requests in Prometheus format", async () => {
     /elasticore_http_requests_total\{method="GET",route="\/v1\/health",status="200"\} 1/,
   );
 });
+
+Deno.test("api: the token cache reuses verifications until the TTL or the token's expiry", async () => {
+  const { cachingVerifier } = await import("../../lib/api/auth.ts");
+  let calls = 0;
+  let clock = 1_000_000;
+  const v = cachingVerifier((t) => {
+    calls++;
+    if (t === "bad") {
+      return Promise.reject(new ElasticoreError("token_invalid", "bad", { status: 401 }));
+    }
+    return Promise.resolve({ subject: t, role: "reader", claims: { exp: (clock + 5_000) / 1000 } });
+  }, { ttlMs: 10_000, maxEntries: 2, now: () => clock });
+  await v("a");
+  await v("a");
+  assert.equal(calls, 1);
+  clock += 6_000; // past the token's expiry (5 s), before the TTL (10 s)
+  await v("a");
+  assert.equal(calls, 2);
+  await assert.rejects(v("bad"));
+  await assert.rejects(v("bad"));
+  assert.equal(calls, 4, "failures are not cached");
+  await v("b");
+  await v("c"); // evicts the least recently used ("a")
+  await v("a");
+  assert.equal(calls, 7);
+});

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { buildConfig, loadConfig } from "../../lib/config/mod.ts";
+import { initCluster } from "../../lib/security/init.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DENO_WARNING = /Permissions in the config file is an experimental feature/;
@@ -96,10 +97,12 @@ Deno.test("cli: a config with an unknown key exits non-zero with one line, no st
 
 Deno.test("cli: serve writes the pid file and logs, and exits 0 on SIGTERM", async () => {
   await withDir(async (dir) => {
-    const file = join(dir, "node.toml");
-    await Deno.writeTextFile(file, '[node]\nid = "n1"\ndata_dir = "d"\n');
+    // A real single-node cluster: certificates, keys and config from `init`.
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    await initCluster(dir, { nodes: `n1=127.0.0.1:${port}` });
+    const file = join(dir, "n1.toml");
     const child = elasticore(["serve", "--config", file]).spawn();
-    const pidFile = join(dir, "d", "node.pid");
+    const pidFile = join(dir, "data", "n1", "node.pid");
     const deadline = Date.now() + 20000;
     let pid = "";
     while (Date.now() < deadline) {
@@ -112,7 +115,7 @@ Deno.test("cli: serve writes the pid file and logs, and exits 0 on SIGTERM", asy
     const out = await child.output();
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     await assert.rejects(Deno.stat(pidFile), Deno.errors.NotFound);
-    const records = (await Deno.readTextFile(join(dir, "d", "logs", "node.jsonl")))
+    const records = (await Deno.readTextFile(join(dir, "data", "n1", "logs", "node.jsonl")))
       .trimEnd().split("\n").map((l) => JSON.parse(l));
     const msgs = records.map((r) => r.msg);
     assert.ok(msgs.includes("node starting"), msgs.join("|"));
@@ -120,7 +123,7 @@ Deno.test("cli: serve writes the pid file and logs, and exits 0 on SIGTERM", asy
     const start = records.find((r) => r.msg === "node starting");
     assert.equal(start.node, "n1");
     assert.equal(start.subsystem, "node");
-    assert.equal(start.rpcPort, 7400);
+    assert.equal(start.rpcPort, port);
     assert.equal(records.find((r) => r.msg === "node stopping").reason, "SIGTERM");
   });
 });

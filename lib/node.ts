@@ -1,0 +1,175 @@
+/**
+ * A node: composes the subsystems its roles need from its configuration.
+ * Every node runs the authenticated transport and the HTTPS API; masters run
+ * Raft and the replicated metadata store.
+ *
+ * @module
+ */
+import "./security/pki.ts"; // loads the reflect polyfill before @peculiar/x509 users
+import { MessageRegistry } from "../proto/codec.ts";
+import { raftMessages } from "../proto/raft.ts";
+import { type Config, parseMember } from "./config/mod.ts";
+import { getLogger } from "./log/mod.ts";
+import { MetricsRegistry } from "./metrics.ts";
+import { createApiApp } from "./api/app.ts";
+import { cachingVerifier } from "./api/auth.ts";
+import { dashboardModule } from "./api/dashboard/mod.ts";
+import { kvRoutes } from "./api/kv_routes.ts";
+import { clusterRoutes, type MemberView } from "./api/cluster_routes.ts";
+import { RaftNode } from "./raft/node/raft_node.ts";
+import { KvService, registerKvMessages } from "./raft/node/kv_service.ts";
+import { makeTokenVerifier, readTokenKeyFile } from "./security/tokens.ts";
+import { createTransport, type PeerAddress, Rpc } from "./transport/mod.ts";
+import { ElasticoreError } from "./errors.ts";
+import { VERSION } from "./version.ts";
+import { join } from "node:path";
+
+/** A running node. */
+export interface RunningNode {
+  /** Its configuration. */
+  readonly config: Config;
+  /** Its RPC endpoint. */
+  readonly rpc: Rpc;
+  /** Raft (masters only). */
+  readonly raft?: RaftNode;
+  /** The metadata store service (masters only). */
+  readonly kv?: KvService;
+  /** The metrics registry. */
+  readonly metrics: MetricsRegistry;
+  /** The API's bound address. */
+  readonly apiAddr: Deno.NetAddr;
+  /** Stops every subsystem. */
+  stop(): Promise<void>;
+}
+
+async function readFile(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new ElasticoreError(
+      "node_file_unreadable",
+      `cannot read the ${what} ${path}: ${(e as Error).message}`,
+      {
+        hint: "run `elasticore init` to create the cluster's certificates and keys",
+      },
+    );
+  }
+}
+
+/** Starts a node from its configuration. */
+export async function startNode(
+  config: Config,
+  opts: { onFatal?: (e: unknown) => void } = {},
+): Promise<RunningNode> {
+  const log = getLogger("node");
+  const metrics = new MetricsRegistry();
+  const sec = config.security;
+  const [caPem, certPem, keyPem] = await Promise.all([
+    readFile(sec.ca_file, "CA certificate"),
+    readFile(sec.cert_file, "node certificate"),
+    readFile(sec.key_file, "node key"),
+  ]);
+  const tokenKey = await readTokenKeyFile(sec.token_key_file);
+  const verify = cachingVerifier(makeTokenVerifier(tokenKey, sec.cluster_label));
+  const registry = new MessageRegistry().register(raftMessages);
+  registerKvMessages(registry);
+
+  const transport = createTransport(config.transport.kind, {
+    identity: { nodeId: config.node.id, caPem, certPem, keyPem },
+    cluster: sec.cluster_label,
+    registry,
+    hostname: config.addresses.bind,
+    port: config.addresses.rpc_port,
+    maxFrameBytes: config.transport.max_frame_bytes,
+    queueFrames: config.transport.send_queue_frames,
+    connectTimeoutMs: config.transport.connect_timeout_ms,
+  });
+  const rpc = new Rpc({ transport, registry });
+  await rpc.start();
+
+  const isMaster = config.node.roles.includes("master");
+  const members = new Map<string, PeerAddress>();
+  for (const m of config.raft.members) {
+    const p = parseMember(m);
+    if (p) members.set(p.id, { hostname: p.host, port: p.port });
+  }
+  let raft: RaftNode | undefined;
+  let kv: KvService | undefined;
+  if (isMaster) {
+    raft = await RaftNode.open({
+      id: config.node.id,
+      dir: join(config.node.data_dir, "raft"),
+      rpc,
+      members,
+      electionTimeoutMs: config.raft.election_timeout_ms,
+      heartbeatIntervalMs: config.raft.heartbeat_interval_ms,
+      snapshotThreshold: config.raft.snapshot_threshold,
+      maxBatchEntries: config.raft.max_batch_entries,
+      logger: getLogger("raft"),
+      metrics,
+      onFatal: opts.onFatal,
+    });
+    kv = new KvService(raft, rpc);
+  } else {
+    for (const [id, addr] of members) rpc.addPeer(id, addr);
+  }
+
+  const configuredMembers = (): MemberView[] =>
+    [...members.keys()].map((id) => ({
+      id,
+      state: "alive",
+      incarnation: 0,
+      roles: ["master"],
+      rpc: `${members.get(id)!.hostname}:${members.get(id)!.port}`,
+    }));
+  let status: "starting" | "ok" | "stopping" = "starting";
+  const app = createApiApp({
+    verify,
+    metrics,
+    maxBodyBytes: config.api.max_body_bytes,
+    health: () => ({ node: config.node.id, status, roles: config.node.roles, version: VERSION }),
+    isLeader: () => raft?.isLeader() ?? false,
+    modules: [
+      dashboardModule,
+      clusterRoutes({
+        node: config.node.id,
+        version: VERSION,
+        members: configuredMembers,
+        kv: () => kv,
+      }),
+      ...(kv ? [kvRoutes(() => kv!)] : []),
+    ],
+  });
+  let resolveAddr: (a: Deno.NetAddr) => void = () => {};
+  const listening = new Promise<Deno.NetAddr>((r) => (resolveAddr = r));
+  const server = Deno.serve({
+    hostname: config.addresses.bind,
+    port: config.addresses.api_port,
+    cert: certPem,
+    key: keyPem,
+    onListen: (addr) => resolveAddr(addr as Deno.NetAddr),
+  }, app.fetch);
+  const apiAddr = await listening;
+  status = "ok";
+  log.info("node {id} serving: api https://{api}, rpc {rpc}, roles {roles}", {
+    id: config.node.id,
+    api: `${apiAddr.hostname}:${apiAddr.port}`,
+    rpc: `${config.addresses.bind}:${config.addresses.rpc_port}`,
+    roles: config.node.roles.join("+"),
+  });
+
+  return {
+    config,
+    rpc,
+    raft,
+    kv,
+    metrics,
+    apiAddr,
+    async stop() {
+      status = "stopping";
+      await server.shutdown().catch(() => {});
+      await raft?.stop();
+      await rpc.close().catch(() => {});
+    },
+  };
+}
