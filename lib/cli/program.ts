@@ -15,6 +15,7 @@ import { registerToken } from "./token.ts";
 import { registerLb } from "./lb.ts";
 import { registerKv } from "./kv.ts";
 import { registerRaft } from "./raft.ts";
+import { registerDev } from "./dev.ts";
 
 /** Builds the full `elasticore` program. */
 export function buildProgram(): Command {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerLb(program);
   registerKv(program);
   registerRaft(program);
+  registerDev(program);
   return program;
 }
 
