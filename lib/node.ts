@@ -17,6 +17,7 @@ import { dashboardModule } from "./api/dashboard/mod.ts";
 import { kvRoutes } from "./api/kv_routes.ts";
 import { clusterRoutes, type MemberView } from "./api/cluster_routes.ts";
 import { RaftNode } from "./raft/node/raft_node.ts";
+import { startLogServices } from "./logs/mod.ts";
 import { KvService, registerKvMessages } from "./raft/node/kv_service.ts";
 import { makeTokenVerifier, readTokenKeyFile } from "./security/tokens.ts";
 import { createTransport, type PeerAddress, Rpc } from "./transport/mod.ts";
@@ -114,6 +115,15 @@ export async function startNode(
     for (const [id, addr] of members) rpc.addPeer(id, addr);
   }
 
+  const logs = startLogServices({
+    nodeId: config.node.id,
+    dataDir: config.node.data_dir,
+    rpc,
+    registry,
+    members: () => [...new Set([config.node.id, ...members.keys()])].map((id) => ({ id })),
+    metrics,
+  });
+
   const configuredMembers = (): MemberView[] =>
     [...members.keys()].map((id) => ({
       id,
@@ -138,6 +148,7 @@ export async function startNode(
         kv: () => kv,
       }),
       ...(kv ? [kvRoutes(() => kv!)] : []),
+      logs.routes,
     ],
   });
   let resolveAddr: (a: Deno.NetAddr) => void = () => {};
@@ -169,6 +180,7 @@ export async function startNode(
       status = "stopping";
       await server.shutdown().catch(() => {});
       await raft?.stop();
+      await logs.stop();
       await rpc.close().catch(() => {});
     },
   };

@@ -15,6 +15,7 @@ import { registerToken } from "./token.ts";
 import { registerLb } from "./lb.ts";
 import { registerKv } from "./kv.ts";
 import { registerRaft } from "./raft.ts";
+import { registerLogs } from "./logs.ts";
 import { registerDev } from "./dev.ts";
 
 /** Builds the full `elasticore` program. */
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerLb(program);
   registerKv(program);
   registerRaft(program);
+  registerLogs(program);
   registerDev(program);
   return program;
 }
