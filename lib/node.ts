@@ -18,6 +18,8 @@ import { kvRoutes } from "./api/kv_routes.ts";
 import { clusterRoutes, type MemberView } from "./api/cluster_routes.ts";
 import { RaftNode } from "./raft/node/raft_node.ts";
 import { startLogServices } from "./logs/mod.ts";
+import { SwimNode, swimNodeOptionsFromConfig } from "./swim/node.ts";
+import { formatAddr, parseAddr as parseGossipAddr, swimRpcMessages } from "./swim/node_wire.ts";
 import { KvService, registerKvMessages } from "./raft/node/kv_service.ts";
 import { makeTokenVerifier, readTokenKeyFile } from "./security/tokens.ts";
 import { createTransport, type PeerAddress, Rpc } from "./transport/mod.ts";
@@ -35,6 +37,8 @@ export interface RunningNode {
   readonly raft?: RaftNode;
   /** The metadata store service (masters only). */
   readonly kv?: KvService;
+  /** SWIM membership. */
+  readonly swim: SwimNode;
   /** The metrics registry. */
   readonly metrics: MetricsRegistry;
   /** The API's bound address. */
@@ -72,7 +76,7 @@ export async function startNode(
   ]);
   const tokenKey = await readTokenKeyFile(sec.token_key_file);
   const verify = cachingVerifier(makeTokenVerifier(tokenKey, sec.cluster_label));
-  const registry = new MessageRegistry().register(raftMessages);
+  const registry = new MessageRegistry().register(raftMessages).register(swimRpcMessages);
   registerKvMessages(registry);
 
   const transport = createTransport(config.transport.kind, {
@@ -115,22 +119,60 @@ export async function startNode(
     for (const [id, addr] of members) rpc.addPeer(id, addr);
   }
 
+  const swim = new SwimNode(
+    await swimNodeOptionsFromConfig(config, { rpc, metrics, faults: rpc.faults }),
+  );
+  const peerFromMeta = (id: string, meta: Record<string, string | number>) => {
+    if (id === config.node.id || typeof meta.rpc !== "string") return;
+    try {
+      rpc.addPeer(id, parseGossipAddr(meta.rpc, "rpc address"));
+    } catch {
+      log.warn("member {id} gossips an unusable rpc address {rpc}", { id, rpc: meta.rpc });
+    }
+  };
+  swim.events.on("*", (e) => {
+    if (e.kind === "join" || e.kind === "alive" || e.kind === "updated") peerFromMeta(e.id, e.meta);
+    if (e.kind !== "updated") {
+      log.info("member {id} {kind} (incarnation {inc})", { id: e.id, kind: e.kind, inc: e.inc });
+    }
+  });
+  const gossipAddr = await swim.start();
+  const ownGossip = formatAddr(
+    config.addresses.advertise ?? config.addresses.bind,
+    config.addresses.gossip_port,
+  );
+  const seeds = config.swim.seeds.filter((s) => s !== ownGossip && s !== gossipAddr);
+  if (seeds.length) {
+    // Seeds may still be starting; the core retries. Do not hold up this node's start.
+    swim.join(seeds, { timeoutMs: 120_000 }).catch((e) =>
+      log.warn("could not join through {seeds}: {error}", {
+        seeds: seeds.join(","),
+        error: String(e),
+      })
+    );
+  }
+  const liveMembers = () =>
+    swim.members().filter((m) => m.state === "alive" || m.state === "suspect");
+
   const logs = startLogServices({
     nodeId: config.node.id,
     dataDir: config.node.data_dir,
     rpc,
     registry,
-    members: () => [...new Set([config.node.id, ...members.keys()])].map((id) => ({ id })),
+    members: () =>
+      [...new Set([config.node.id, ...liveMembers().map((m) => m.id)])].map((id) => ({ id })),
     metrics,
   });
 
-  const configuredMembers = (): MemberView[] =>
-    [...members.keys()].map((id) => ({
-      id,
-      state: "alive",
-      incarnation: 0,
-      roles: ["master"],
-      rpc: `${members.get(id)!.hostname}:${members.get(id)!.port}`,
+  const memberViews = (): MemberView[] =>
+    swim.members().map((m) => ({
+      id: m.id,
+      state: m.state,
+      incarnation: m.incarnation,
+      roles: String(m.meta.roles ?? "").split(",").filter(Boolean),
+      rpc: typeof m.meta.rpc === "string" ? m.meta.rpc : undefined,
+      api: typeof m.meta.api === "string" ? `https://${m.meta.api}` : undefined,
+      gossip: m.addr,
     }));
   let status: "starting" | "ok" | "stopping" = "starting";
   const app = createApiApp({
@@ -144,7 +186,7 @@ export async function startNode(
       clusterRoutes({
         node: config.node.id,
         version: VERSION,
-        members: configuredMembers,
+        members: memberViews,
         kv: () => kv,
       }),
       ...(kv ? [kvRoutes(() => kv!)] : []),
@@ -174,11 +216,14 @@ export async function startNode(
     rpc,
     raft,
     kv,
+    swim,
     metrics,
     apiAddr,
     async stop() {
       status = "stopping";
       await server.shutdown().catch(() => {});
+      await swim.leave().catch(() => {});
+      await swim.stop();
       await raft?.stop();
       await logs.stop();
       await rpc.close().catch(() => {});

@@ -176,7 +176,7 @@ export const SECTION_SCHEMAS = {
     retransmit_mult: intIn(4, 1, 100),
     gossip_interval_ms: msIn(200, 1, 600000),
     gossip_nodes: intIn(3, 1, 64),
-    push_pull_interval_ms: msIn(30000, 0, 86400000),
+    push_pull_interval_ms: msIn(30000, 1, 86400000),
     seeds: list(
       z.string({ error: "expected a string" }).refine((s) => parseHostPort(s) !== undefined, {
         error: 'expected "host:port"',

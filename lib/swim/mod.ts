@@ -34,3 +34,10 @@ export type {
 export { Awareness, Suspicion, suspicionTimeoutMs } from "./suspicion.ts";
 export { type DetectionBound, detectionBoundMs, joinBoundMs } from "./bound.ts";
 export { runSwimSimulation, type SwimSimOptions } from "./simulation.ts";
+export {
+  type MemberView as SwimMemberView,
+  SwimNode,
+  type SwimNodeOptions,
+  swimNodeOptionsFromConfig,
+} from "./node.ts";
+export { nodeMeta, swimRpcMessages } from "./node_wire.ts";

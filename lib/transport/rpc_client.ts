@@ -356,7 +356,11 @@ export class PeerClient {
 class TimeoutSignal extends Error {}
 
 function raceTimeout<T>(p: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
-  if (ms <= 0) return Promise.reject(new TimeoutSignal());
+  if (ms <= 0) {
+    // The dial goes on without us; its failure must not become an unhandled rejection.
+    p.catch(() => {});
+    return Promise.reject(new TimeoutSignal());
+  }
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => done(() => reject(new TimeoutSignal())), ms);
     const onAbort = () => done(() => reject(signal!.reason));
