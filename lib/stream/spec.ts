@@ -41,7 +41,10 @@
  * - `window`: see `operators/window.ts`: `kind` tumbling or sliding, `by`
  *   count or time (`timeField`, milliseconds or a date string), `size`,
  *   `slide`, `allowedLatenessMs`, and an `aggregate` over `field`.
- * - `user`: a module in the DFS exporting `process(record, ctx)`.
+ * - `user`: a module in the DFS exporting `process(record, ctx)`; a record
+ *   whose `process` throws goes to the job's dead-letter file and the job
+ *   continues (`onError = "deadletter"`, the default) or the job fails
+ *   (`onError = "fail"`).
  *
  * @module
  */
@@ -131,6 +134,7 @@ const userStage = z.strictObject({
   module: dfsPath,
   args: z.record(z.string().min(1).max(128), z.string().max(4096)).optional(),
   stateful: z.boolean().default(false),
+  onError: z.enum(["deadletter", "fail"]).default("deadletter"),
 });
 
 const stage = z.discriminatedUnion("op", [

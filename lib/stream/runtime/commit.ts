@@ -1,0 +1,173 @@
+/**
+ * Job records, checkpoint manifests and the exactly-once commit of staged
+ * sink output.
+ *
+ * Keys in the metadata store: `_sys/jobs/<id>` the job record,
+ * `_sys/jobs/<id>/ckpt` the manifest of the last completed checkpoint,
+ * `_sys/jobs/<id>/sink` the sink's commit record.
+ *
+ * Commit of checkpoint `n` (idempotent, so a job manager that crashed in the
+ * middle can simply do it again): the payload is every staged file with
+ * `committed < id <= n`, sink task by sink task, in id order. The commit
+ * record says how many bytes the output had after the last commit (`B`). If
+ * the output now has `B` bytes the payload is appended; if it has
+ * `B + payload` bytes the append already happened; if it has anything in
+ * between, the torn append is cut off (the first `B` bytes rewritten) and
+ * the payload appended. Then the record moves to `n`. Staged files are
+ * NDJSON; CSV output is formatted here (header on the first commit).
+ *
+ * @module
+ */
+import { ElasticoreError } from "../../errors.ts";
+import { formatCsvRow } from "../csv.ts";
+import type { StreamRecord } from "../record.ts";
+import type { JobSpec } from "../spec.ts";
+import type { StreamFs } from "./fs.ts";
+import { outputColumns, outputPath } from "./graph.ts";
+import type { StagedFile } from "./messages.ts";
+import type { MetaStore } from "./meta.ts";
+
+/** Job states (API contract). */
+export type JobState = "pending" | "running" | "finished" | "failed" | "cancelled";
+
+/** The stored record of a job. */
+export interface JobRecord {
+  /** Job id. */
+  id: string;
+  /** Spec name. */
+  name: string;
+  /** The validated spec. */
+  spec: JobSpec;
+  /** Current state. */
+  state: JobState;
+  /** ISO time of submission. */
+  submittedAt: string;
+  /** ISO time it ended. */
+  finishedAt?: string;
+  /** Current restore attempt (1 at the first deployment). */
+  attempt: number;
+  /** Task id → worker id. */
+  assignment: Record<string, string>;
+  /** Restarts after failures. */
+  restarts: number;
+  /** Why it failed. */
+  error?: string;
+}
+
+/** The manifest of a completed checkpoint. */
+export interface Manifest {
+  /** Checkpoint id. */
+  id: number;
+  /** ISO time it completed. */
+  at: string;
+  /** Trigger-to-completion time. */
+  durationMs: number;
+  /** Task id → state handle. */
+  states: Record<string, string>;
+  /** Split id → byte offset. */
+  offsets: Record<string, number>;
+  /** Sink task id → staged files not yet committed at this checkpoint. */
+  staged: Record<string, StagedFile[]>;
+  /** True for the end-of-input manifest. */
+  final?: boolean;
+}
+
+/** The commit record of a job's sink. */
+export interface SinkRecord {
+  /** Last committed checkpoint id. */
+  committed: number;
+  /** Output size after that commit. */
+  bytes: number;
+  /** CSV columns chosen at the first commit. */
+  columns?: string[];
+}
+
+/** Metadata keys of a job. */
+export const metaKeys = {
+  /** Prefix of every job key. */
+  prefix: "_sys/jobs/",
+  /** The job record. */
+  job: (id: string) => `_sys/jobs/${id}`,
+  /** The last completed checkpoint. */
+  manifest: (id: string) => `_sys/jobs/${id}/ckpt`,
+  /** The sink commit record. */
+  sink: (id: string) => `_sys/jobs/${id}/sink`,
+};
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Commits manifest `m` of job `job` (see the module doc); returns the bytes appended. */
+export async function commitManifest(
+  fs: StreamFs,
+  meta: MetaStore,
+  job: string,
+  spec: JobSpec,
+  m: Manifest,
+): Promise<number> {
+  const key = metaKeys.sink(job);
+  const cur = await meta.get<SinkRecord>(key);
+  const rec: SinkRecord = cur?.value ?? { committed: 0, bytes: 0 };
+  if (m.id <= rec.committed) return 0;
+  const files: StagedFile[] = [];
+  for (const task of Object.keys(m.staged).sort(compareTasks)) {
+    const mine = m.staged[task].filter((f) => f.id > rec.committed && f.id <= m.id);
+    files.push(...mine.sort((a, b) => a.id - b.id));
+  }
+  const parts: Uint8Array[] = [];
+  for (const f of files) parts.push(await fs.read(f.path));
+  let payload = concat(parts);
+  let columns = rec.columns;
+  if (spec.sink.kind === "dfs" && spec.sink.format === "csv" && payload.length > 0) {
+    const lines = dec.decode(payload).split("\n").filter((l) => l !== "");
+    const recs = lines.map((l) => JSON.parse(l) as StreamRecord);
+    let text = "";
+    if (!columns) {
+      columns = outputColumns(spec) ?? Object.keys(recs[0] ?? {});
+      if (rec.bytes === 0) text += formatCsvRow(columns);
+    }
+    for (const r of recs) text += formatCsvRow(columns.map((c) => r[c] ?? ""));
+    payload = enc.encode(text);
+  }
+  const out = outputPath(job, spec);
+  const size = await fs.exists(out) ? await fs.size(out) : 0;
+  if (size < rec.bytes) {
+    throw new ElasticoreError(
+      "stream_output_truncated",
+      `output ${out} has ${size} bytes, fewer than the ${rec.bytes} already committed`,
+      { hint: "the output file was changed outside the job; rerun the job" },
+    );
+  }
+  if (size !== rec.bytes + payload.length || payload.length === 0) {
+    if (size > rec.bytes) {
+      const kept = rec.bytes > 0 ? await fs.readRange(out, 0, rec.bytes) : new Uint8Array(0);
+      await fs.write(out, kept, { overwrite: true });
+    }
+    if (payload.length > 0) await fs.append(out, payload);
+    else if (!await fs.exists(out)) await fs.write(out, payload, { overwrite: true });
+  }
+  await meta.put(
+    key,
+    { committed: m.id, bytes: rec.bytes + payload.length, columns } satisfies SinkRecord,
+    cur?.version ?? 0,
+  );
+  return payload.length;
+}
+
+/** Orders task ids by stage, then index (`s1.2` < `s1.10`). */
+export function compareTasks(a: string, b: string): number {
+  const pa = a.slice(1).split(".").map(Number);
+  const pb = b.slice(1).split(".").map(Number);
+  return pa[0] - pb[0] || pa[1] - pb[1];
+}

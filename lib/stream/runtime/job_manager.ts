@@ -1,0 +1,271 @@
+/**
+ * The job manager: runs on the Raft leader. It accepts jobs, keeps one
+ * {@link JobDriver} per job, watches workers (pings every `heartbeatMs`; a
+ * worker that misses two in a row, or that the directory reports dead, is
+ * dead and its jobs restart elsewhere) and collects task progress from the
+ * ping replies. When this node becomes leader it reloads every job from the
+ * metadata store and resumes the unfinished ones from their last completed
+ * checkpoint; when it stops leading it lets go of them.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import { ElasticoreError } from "../../errors.ts";
+import type { Rpc } from "../../transport/mod.ts";
+import type { JobSpec } from "../spec.ts";
+import { type JobRecord, metaKeys } from "./commit.ts";
+import { parseHostPort, type WorkerDirectory, type WorkerInfo } from "./directory.ts";
+import type { StreamFs } from "./fs.ts";
+import { type DriverDeps, JobDriver } from "./job_driver.ts";
+import {
+  StreamCheckpointed,
+  StreamFailed,
+  type StreamPingReply,
+  StreamTaskDone,
+} from "./messages.ts";
+import type { MetaStore } from "./meta.ts";
+import type { JobView } from "./views.ts";
+
+/** Options of {@link JobManager}. */
+export interface JobManagerOptions {
+  /** This node's id. */
+  nodeId: string;
+  /** The RPC endpoint (stream messages registered). */
+  rpc: Rpc;
+  /** Job records and manifests. */
+  meta: MetaStore;
+  /** Files. */
+  fs: StreamFs;
+  /** Workers. */
+  directory: WorkerDirectory;
+  /** True while this node is the Raft leader. */
+  isLeader: () => boolean;
+  /** Where to log. */
+  logger?: Logger;
+  /** Records per batch (default 1024). */
+  batchSize?: number;
+  /** Credit window per channel in records (default 8192). */
+  creditWindow?: number;
+  /** Coordinator tick in ms (default 50). */
+  tickMs?: number;
+  /** Worker ping period in ms (default 300). */
+  heartbeatMs?: number;
+  /** Restarts after which a job fails (default 50). */
+  maxRestarts?: number;
+}
+
+/** See the module documentation. */
+export class JobManager {
+  readonly #o: JobManagerOptions;
+  readonly #drivers = new Map<string, JobDriver>();
+  readonly #dead = new Set<string>();
+  readonly #misses = new Map<string, number>();
+  readonly #waiters = new Set<() => void>();
+  #leading = false;
+  #loading: Promise<void> | null = null;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #unsubscribe: (() => void) | undefined;
+  #stopped = false;
+
+  /** Registers the report handlers; call {@link start}. */
+  constructor(opts: JobManagerOptions) {
+    this.#o = opts;
+    const rpc = opts.rpc;
+    rpc.handle("stream.checkpointed", (body) => {
+      const b = StreamCheckpointed.parse(body);
+      this.#drivers.get(b.job)?.onCheckpointed(b);
+    });
+    rpc.handle("stream.task_done", (body) => {
+      const b = StreamTaskDone.parse(body);
+      this.#drivers.get(b.job)?.onDone(b);
+    });
+    rpc.handle("stream.failed", (body) => {
+      const b = StreamFailed.parse(body);
+      this.#drivers.get(b.job)?.onFailed(b);
+    });
+  }
+
+  /** Starts watching leadership and workers. */
+  start(): void {
+    this.#unsubscribe = this.#o.directory.onChange((e) => {
+      if (e.type === "dead") this.#workerDead(e.worker.id);
+      else this.#dead.delete(e.worker.id);
+    });
+    this.#timers.push(setInterval(() => this.#checkLeader(), 200));
+    this.#timers.push(setInterval(() => this.#heartbeat(), this.#o.heartbeatMs ?? 300));
+    this.#checkLeader();
+  }
+
+  /** Whether this manager currently leads (and has loaded the jobs). */
+  get leading(): boolean {
+    return this.#leading && this.#loading === null;
+  }
+
+  #checkLeader(): void {
+    if (this.#stopped) return;
+    const lead = this.#o.isLeader();
+    if (lead && !this.#leading) {
+      this.#leading = true;
+      this.#loading = this.#load().catch((e) => {
+        this.#o.logger?.error("loading jobs failed: {err}", { err: String(e) });
+        this.#leading = false;
+      }).finally(() => (this.#loading = null));
+    } else if (!lead && this.#leading) {
+      this.#leading = false;
+      for (const d of this.#drivers.values()) d.stop();
+      this.#drivers.clear();
+      this.#o.logger?.info("no longer leader: released the jobs");
+    }
+  }
+
+  async #load(): Promise<void> {
+    const items = await this.#o.meta.list<JobRecord>(metaKeys.prefix);
+    for (const [key, item] of items) {
+      if (key.slice(metaKeys.prefix.length).includes("/")) continue;
+      const r = item.value;
+      if (this.#drivers.has(r.id)) continue;
+      const d = await JobDriver.load(this.#deps(), r, item.version);
+      this.#drivers.set(r.id, d);
+    }
+    this.#o.logger?.info("leading: loaded {n} jobs", { n: this.#drivers.size });
+  }
+
+  async #ready(): Promise<void> {
+    if (this.#loading) await this.#loading;
+    if (!this.#leading) {
+      throw new ElasticoreError("not_leader", "this node does not run the job manager", {
+        status: 503,
+      });
+    }
+  }
+
+  #deps(): DriverDeps {
+    const o = this.#o;
+    return {
+      rpc: o.rpc,
+      meta: o.meta,
+      fs: o.fs,
+      logger: o.logger,
+      workers: () => this.#liveWorkers(),
+      load: (except) => {
+        const m = new Map<string, number>();
+        for (const d of this.#drivers.values()) {
+          if (d.record.id === except || d.ended) continue;
+          for (const w of Object.values(d.record.assignment)) m.set(w, (m.get(w) ?? 0) + 1);
+        }
+        return m;
+      },
+      suspect: (w) => this.#miss(w, 2),
+      batchSize: o.batchSize ?? 1024,
+      creditWindow: o.creditWindow ?? 8192,
+      tickMs: o.tickMs ?? 50,
+      maxRestarts: o.maxRestarts ?? 50,
+      changed: () => {
+        for (const w of this.#waiters) w();
+      },
+    };
+  }
+
+  #liveWorkers(): WorkerInfo[] {
+    return this.#o.directory.workers().filter((w) => !this.#dead.has(w.id));
+  }
+
+  #heartbeat(): void {
+    if (!this.leading) return;
+    for (const w of this.#o.directory.workers()) {
+      const a = parseHostPort(w.rpc);
+      if (a && w.id !== this.#o.nodeId) this.#o.rpc.addPeer(w.id, a);
+      this.#o.rpc.call<StreamPingReply>(w.id, "stream.ping", {}, { deadlineMs: 1000 })
+        .then((reply) => {
+          this.#misses.set(w.id, 0);
+          if (this.#dead.delete(w.id)) {
+            this.#o.logger?.info("worker {w} answers again", { w: w.id });
+          }
+          for (const p of reply.tasks) this.#drivers.get(p.job)?.onProgress(p);
+        })
+        .catch(() => this.#miss(w.id, 1));
+    }
+  }
+
+  #miss(worker: string, n: number): void {
+    const misses = (this.#misses.get(worker) ?? 0) + n;
+    this.#misses.set(worker, misses);
+    if (misses >= 2 && !this.#dead.has(worker)) this.#workerDead(worker);
+  }
+
+  #workerDead(worker: string): void {
+    if (this.#dead.has(worker)) return;
+    this.#dead.add(worker);
+    this.#o.logger?.warn("worker {w} is dead", { w: worker });
+    for (const d of this.#drivers.values()) d.workerDead(worker);
+  }
+
+  /** Submits a validated spec; resolves with the new job. */
+  async submit(spec: JobSpec): Promise<JobView> {
+    await this.#ready();
+    const id = `j-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
+    const d = await JobDriver.submit(this.#deps(), id, spec);
+    this.#drivers.set(id, d);
+    return d.view();
+  }
+
+  /** Every job, newest first. */
+  async list(): Promise<JobView[]> {
+    await this.#ready();
+    return [...this.#drivers.values()].map((d) => d.view())
+      .sort((a, b) => (a.submittedAt < b.submittedAt ? 1 : -1));
+  }
+
+  /** One job. */
+  async get(id: string): Promise<JobView> {
+    await this.#ready();
+    return this.#driver(id).view();
+  }
+
+  #driver(id: string): JobDriver {
+    const d = this.#drivers.get(id);
+    if (!d) throw new ElasticoreError("job_not_found", `no job ${id}`, { status: 404 });
+    return d;
+  }
+
+  /** Cancels a job. */
+  async cancel(id: string): Promise<JobView> {
+    await this.#ready();
+    const d = this.#driver(id);
+    await d.cancel();
+    return d.view();
+  }
+
+  /** Waits until job `id` ended or `timeoutMs` passed; resolves with its view. */
+  async wait(id: string, timeoutMs: number): Promise<JobView> {
+    await this.#ready();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const d = this.#driver(id);
+      if (d.ended || Date.now() >= deadline) return d.view();
+      await new Promise<void>((resolve) => {
+        const w = () => {
+          this.#waiters.delete(w);
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(w, Math.min(1000, Math.max(1, deadline - Date.now())));
+        this.#waiters.add(w);
+      });
+    }
+  }
+
+  /** The jobs this manager drives (empty unless leading). */
+  views(): JobView[] {
+    return this.leading ? [...this.#drivers.values()].map((d) => d.view()) : [];
+  }
+
+  /** Stops every driver and timer (workers keep running until the next leader redeploys). */
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#unsubscribe?.();
+    for (const d of this.#drivers.values()) d.stop();
+    this.#drivers.clear();
+  }
+}
