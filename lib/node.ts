@@ -16,6 +16,7 @@ import { cachingVerifier } from "./api/auth.ts";
 import { dashboardModule } from "./api/dashboard/mod.ts";
 import { kvRoutes } from "./api/kv_routes.ts";
 import { clusterRoutes, type MemberView } from "./api/cluster_routes.ts";
+import { nodeRoutes } from "./api/node_routes.ts";
 import { RaftNode } from "./raft/node/raft_node.ts";
 import { startLogServices } from "./logs/mod.ts";
 import { SwimNode, swimNodeOptionsFromConfig } from "./swim/node.ts";
@@ -191,6 +192,8 @@ export async function startNode(
       }),
       ...(kv ? [kvRoutes(() => kv!)] : []),
       logs.routes,
+      // Leaving = the same graceful stop as SIGTERM (serve's handler runs stop()).
+      nodeRoutes(config.node.id, () => Deno.kill(Deno.pid, "SIGTERM")),
     ],
   });
   let resolveAddr: (a: Deno.NetAddr) => void = () => {};

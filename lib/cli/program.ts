@@ -17,6 +17,7 @@ import { registerKv } from "./kv.ts";
 import { registerRaft } from "./raft.ts";
 import { registerLogs } from "./logs.ts";
 import { registerDev } from "./dev.ts";
+import { registerNode } from "./node.ts";
 
 /** Builds the full `elasticore` program. */
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerRaft(program);
   registerLogs(program);
   registerDev(program);
+  registerNode(program);
   return program;
 }
 
