@@ -13,6 +13,7 @@ import { startNode } from "../node.ts";
 import { registerInit } from "./init.ts";
 import { registerToken } from "./token.ts";
 import { registerLb } from "./lb.ts";
+import { registerFs } from "./fs.ts";
 import { registerKv } from "./kv.ts";
 import { registerRaft } from "./raft.ts";
 import { registerLogs } from "./logs.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerToken(program);
   registerLb(program);
+  registerFs(program);
   registerKv(program);
   registerRaft(program);
   registerLogs(program);

@@ -46,6 +46,8 @@ import { hashToRingId, isRingIdHex, ringIdToHex } from "../ring/id.ts";
 
 /** Bytes per chunk: Deno KV's maximum value size. */
 export const CHUNK_BYTES = 65536;
+/** Key bytes of an old version's deletions that may ride in the new header's commit. */
+const INLINE_DROP_KEY_BYTES = 16 * 1024;
 /** Longest block id accepted, in UTF-8 bytes (Deno KV keys are at most 2 KiB). */
 export const MAX_ID_BYTES = 1900;
 
@@ -281,8 +283,12 @@ export class KvBlockStore {
     const final = [mutation(this.#headerKey(id), h, headerBytes)];
     final.push(mutation(this.#intentKey(id, h.version), undefined, 0));
     const replacesOld = old !== null && old?.version !== h.version;
+    // A small old version is deleted in the header's commit (one commit instead of three).
+    const dropInline = !!old && replacesOld &&
+      (old.chunks + old.pages) * (encoder.encode(id).length + 32) <= INLINE_DROP_KEY_BYTES;
     if (old && replacesOld) {
-      final.push(this.#intentMut(id, old.version, old.chunks, old.pages));
+      if (dropInline) final.push(...this.#versionMuts(id, old.version, old.chunks, old.pages));
+      else final.push(this.#intentMut(id, old.version, old.chunks, old.pages));
     }
     const intent = this.#intentMut(id, h.version, h.chunks, h.pages);
     const batches = packBatches(muts, final, intent, { bytes: this.#budget });
@@ -295,7 +301,9 @@ export class KvBlockStore {
       }
       throw e;
     }
-    if (old && replacesOld) await this.#removeVersion(id, old.version, old.chunks, old.pages);
+    if (old && replacesOld && !dropInline) {
+      await this.#removeVersion(id, old.version, old.chunks, old.pages);
+    }
     if (old === undefined) await this.#removeOtherVersions(id, h.version);
     this.#corrupt.delete(id);
     return { id, version: h.version, size: h.size, sha256: h.sha256, key: h.key };
@@ -305,8 +313,8 @@ export class KvBlockStore {
     return mutation(this.#intentKey(id, version), { chunks, pages }, 64);
   }
 
-  /** Deletes the chunks and CRC pages of `(id, version)`, then its intent. */
-  async #removeVersion(id: string, version: number, chunks: number, pages: number) {
+  /** Deletions of the chunks and CRC pages of `(id, version)`. */
+  #versionMuts(id: string, version: number, chunks: number, pages: number): Mutation[] {
     const muts: Mutation[] = [];
     for (let i = 0; i < chunks; i++) {
       muts.push(mutation(this.#chunkKey(id, version, i), undefined, 0));
@@ -314,7 +322,12 @@ export class KvBlockStore {
     for (let p = 0; p < pages; p++) {
       muts.push(mutation(this.#pageKey(id, version, p), undefined, 0));
     }
-    await deleteAll(this.#kv, muts);
+    return muts;
+  }
+
+  /** Deletes the chunks and CRC pages of `(id, version)`, then its intent. */
+  async #removeVersion(id: string, version: number, chunks: number, pages: number) {
+    await deleteAll(this.#kv, this.#versionMuts(id, version, chunks, pages));
     await commitBatch(this.#kv, [mutation(this.#intentKey(id, version), undefined, 0)]);
   }
 

@@ -106,6 +106,7 @@ export class NodeStore {
   readonly #metas: KvBlockStore;
   readonly #index = new Map<string, StoredBlockInfo>();
   readonly #metaSizes = new Map<string, number>();
+  readonly #metaOrder = new Map<string, { version: number; appendSeq: number }>();
   readonly #cache: LruCache;
   readonly #tier: MemoryTier;
   readonly #metaLocks = new KeyedMutex();
@@ -306,7 +307,8 @@ export class NodeStore {
     return this.#metaLocks.run(path, async () => {
       const head = await this.#metas.head(path);
       if (head) {
-        const stored = await this.getMeta(path);
+        // The order of the stored record is remembered after the first read or write.
+        const stored = this.#metaOrder.get(path) ?? await this.getMeta(path);
         if (
           stored &&
           (stored.version > rec.version ||
@@ -329,6 +331,7 @@ export class NodeStore {
       );
       this.#used += info.size - replaced;
       this.#metaSizes.set(path, info.size);
+      this.#metaOrder.set(path, { version: rec.version, appendSeq: rec.appendSeq });
     });
   }
 
@@ -355,6 +358,7 @@ export class NodeStore {
       const existed = await this.#metas.delete(path);
       this.#used -= this.#metaSizes.get(path) ?? 0;
       this.#metaSizes.delete(path);
+      this.#metaOrder.delete(path);
       return existed;
     });
   }

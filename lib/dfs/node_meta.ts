@@ -1,0 +1,115 @@
+/**
+ * Metadata helpers of a DFS node: tombstones, record order, summaries and the in-memory
+ * index of the metadata records a node stores (for listings and anti-entropy without
+ * decoding every record).
+ *
+ * A removed file keeps a tombstone: a record with an empty `fileId`, no blocks and a version
+ * above the last live one, so a stale replica can never bring the file back. A file created
+ * again at that path starts from the tombstone's version + 1.
+ *
+ * @module
+ */
+import type { MetaSummary } from "../../proto/dfs.ts";
+import { type FileMeta, type FileStat, statMeta } from "./file_meta.ts";
+import { inOpenClosed, metadataKey, type RingId } from "./ring/id.ts";
+
+/** True if `rec` is a tombstone (a removed file). */
+export function isTombstone(rec: FileMeta): boolean {
+  return rec.fileId === "";
+}
+
+/** The tombstone that removes `rec`. */
+export function tombstoneOf(rec: FileMeta, nowMs: number): FileMeta {
+  return {
+    path: rec.path,
+    fileId: "",
+    size: 0,
+    version: rec.version + 1,
+    blockBytes: rec.blockBytes,
+    blocks: [],
+    nextBlockNo: 0,
+    createdMs: rec.createdMs,
+    modifiedMs: Math.max(nowMs, rec.modifiedMs),
+    appendSeq: 0,
+  };
+}
+
+/** Orders two records of one path: by version, then by `appendSeq` (positive if a is newer). */
+export function compareRecords(
+  a: { version: number; appendSeq: number },
+  b: { version: number; appendSeq: number },
+): number {
+  return a.version !== b.version ? a.version - b.version : a.appendSeq - b.appendSeq;
+}
+
+/** The newest of some records (null if none). */
+export function newest<T extends { version: number; appendSeq: number }>(
+  recs: Iterable<T | null | undefined>,
+): T | null {
+  let best: T | null = null;
+  for (const r of recs) if (r && (best === null || compareRecords(r, best) > 0)) best = r;
+  return best;
+}
+
+/** The summary of a record, as listings carry it. */
+export function summaryOf(rec: FileMeta): MetaSummary {
+  return { ...statMeta(rec), deleted: isTombstone(rec) };
+}
+
+/** A summary without its tombstone flag: the `FileStat` users see. */
+export function statOf(s: MetaSummary): FileStat {
+  const { deleted: _deleted, ...stat } = s;
+  return stat;
+}
+
+interface Indexed {
+  summary: MetaSummary;
+  key: RingId;
+}
+
+/** The summaries of the records one node stores, by path. */
+export class MetaIndex {
+  readonly #byPath = new Map<string, Indexed>();
+
+  /** Records (or replaces) the summary of `rec`. */
+  set(rec: FileMeta): void {
+    this.#byPath.set(rec.path, { summary: summaryOf(rec), key: metadataKey(rec.path) });
+  }
+
+  /** Forgets `path`. */
+  delete(path: string): void {
+    this.#byPath.delete(path);
+  }
+
+  /** The summary of `path`, if stored. */
+  get(path: string): MetaSummary | undefined {
+    return this.#byPath.get(path)?.summary;
+  }
+
+  /** Number of records. */
+  get size(): number {
+    return this.#byPath.size;
+  }
+
+  /** Summaries whose path starts with `prefix`, in path order, at most `limit`. */
+  list(prefix: string, limit: number): MetaSummary[] {
+    const out: MetaSummary[] = [];
+    for (const [p, e] of this.#byPath) if (p.startsWith(prefix)) out.push(e.summary);
+    out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return out.slice(0, limit);
+  }
+
+  /** Summaries of the records whose placement key lies in `(start, end]`. */
+  inRange(start: RingId, end: RingId): MetaSummary[] {
+    const out: MetaSummary[] = [];
+    for (const e of this.#byPath.values()) {
+      if (inOpenClosed(e.key, start, end)) out.push(e.summary);
+    }
+    return out;
+  }
+
+  /** Every path. */
+  paths(): string[] {
+    return [...this.#byPath.keys()];
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The ring half of a DFS node's I/O shell: drives the sans-I/O `RingNode` with ring messages
+ * from the RPC layer and ticks from a real timer, sends its messages, feeds it membership
+ * events, and answers placement questions: the replica candidates of a key come from the
+ * local view when it knows them exactly (the key falls in this node's range or among its
+ * successors) and from a Chord lookup otherwise (cached until the ring changes).
+ *
+ * Liveness: nodes reported dead are skipped; nodes that failed to answer an RPC are
+ * suspected for a few seconds and placed after the live ones.
+ *
+ * @module
+ */
+import type { RingMessage } from "../../proto/dfs_ring.ts";
+import type { Rpc } from "../transport/rpc.ts";
+import type { PeerAddress } from "../transport/types.ts";
+import { unavailable } from "./node_errors.ts";
+import type { RingSide } from "./node_repair.ts";
+import { inOpenClosed, type RingId, ringIdOf } from "./ring/id.ts";
+import { RingNode } from "./ring/node.ts";
+import type { LookupResult } from "./ring/types.ts";
+
+/** How long a node that failed an RPC is placed last. */
+const SUSPECT_MS = 5000;
+/** How long a lookup result is reused (it is also dropped on every ring change). */
+const LOOKUP_TTL_MS = 2000;
+/** Placement attempts while the ring converges (two ticks apart). */
+const LOCATE_RETRIES = 20;
+/** Lookups that take longer fail. */
+const LOOKUP_TIMEOUT_MS = 5000;
+
+/** Options of {@link RingLocator}. */
+export interface RingLocatorOptions {
+  /** This node. */
+  self: string;
+  /** Replication factor. */
+  rf: number;
+  /** The RPC layer ring messages travel on. */
+  rpc: Rpc;
+  /** Milliseconds per tick. */
+  tickMs: number;
+  /** Called when neighbours or membership changed. */
+  onChange: () => void;
+}
+
+/** See the module documentation. */
+export class RingLocator implements RingSide {
+  /** The ring core. */
+  readonly core: RingNode;
+  readonly #o: RingLocatorOptions;
+  readonly #members = new Map<string, PeerAddress>();
+  readonly #dead = new Set<string>();
+  readonly #suspects = new Map<string, number>();
+  readonly #lookups = new Map<number, (r: LookupResult) => void>();
+  readonly #cache = new Map<RingId, { list: string[]; until: number }>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Creates the shell; {@link start} enters the ring. */
+  constructor(o: RingLocatorOptions) {
+    this.#o = o;
+    // Lenient timeouts: real failures arrive from SWIM (memberDead); a slow, loaded node
+    // must not be dropped from successor lists by a few late replies.
+    this.core = new RingNode({
+      self: o.self,
+      successors: o.rf + 3,
+      requestTimeoutTicks: 5,
+      successorAttempts: 3,
+    });
+  }
+
+  /** Enters the ring (see `DfsStartOptions`) and starts ticking. */
+  start(members: Record<string, PeerAddress>, join: boolean): void {
+    for (const [id, addr] of Object.entries(members)) {
+      if (id !== this.#o.self) {
+        this.#members.set(id, addr);
+        this.#o.rpc.addPeer(id, addr);
+      }
+    }
+    const others = [...this.#members.keys()];
+    if (others.length === 0) this.core.create();
+    else if (join) this.core.join(others[0]);
+    else this.core.bootstrap([this.#o.self, ...others]);
+    this.#flush();
+    this.#timer = setInterval(() => {
+      this.core.tick();
+      this.#flush();
+    }, this.#o.tickMs);
+  }
+
+  /** Stops ticking. */
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const done of this.#lookups.values()) {
+      done({ kind: "lookup", lookup: -1, key: 0n, ok: false } as LookupResult);
+    }
+    this.#lookups.clear();
+  }
+
+  /** Delivers a ring message from `from`. */
+  step(from: string, msg: RingMessage): void {
+    if (this.#dead.has(from)) return;
+    this.core.step(from, msg);
+    this.#flush();
+  }
+
+  /** `id` joined at `addr`. */
+  memberJoined(id: string, addr: PeerAddress): void {
+    this.#members.set(id, addr);
+    this.#dead.delete(id);
+    this.#suspects.delete(id);
+    this.#o.rpc.addPeer(id, addr);
+    if (this.core.status === "idle") this.core.join(id);
+    else this.core.onMemberJoined(id);
+    this.#changed();
+    this.#flush();
+  }
+
+  /** `id` is dead. */
+  memberDead(id: string): void {
+    this.#dead.add(id);
+    this.core.onMemberDead(id);
+    this.#changed();
+    this.#flush();
+  }
+
+  /** Suspects `id` for a while (it failed to answer). */
+  suspect(id: string): void {
+    if (id !== this.#o.self) this.#suspects.set(id, Date.now() + SUSPECT_MS);
+  }
+
+  #isSuspect(id: string): boolean {
+    const until = this.#suspects.get(id);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.#suspects.delete(id);
+    return false;
+  }
+
+  /** Members not reported dead, this node included. */
+  liveMembers(): string[] {
+    return [this.#o.self, ...[...this.#members.keys()].filter((id) => !this.#dead.has(id))];
+  }
+
+  /** The predecessor (RingSide). */
+  predecessor(): string | null {
+    return this.core.predecessor();
+  }
+
+  /** Live successors (RingSide). */
+  liveSuccessors(): string[] {
+    return this.core.successors().filter((id) => !this.#dead.has(id) && !this.#isSuspect(id));
+  }
+
+  /** Whether the node is a ring member (RingSide). */
+  isMember(): boolean {
+    return this.core.status === "member";
+  }
+
+  #changed(): void {
+    this.#cache.clear();
+    this.#o.onChange();
+  }
+
+  #flush(): void {
+    for (const e of this.core.ready()) {
+      switch (e.kind) {
+        case "send":
+          if (!this.#dead.has(e.to)) {
+            this.#o.rpc.notify(e.to, e.msg.type, e.msg.body, { deadlineMs: 1000 }).catch(() => {});
+          }
+          break;
+        case "lookup": {
+          const done = this.#lookups.get(e.lookup);
+          this.#lookups.delete(e.lookup);
+          done?.(e);
+          break;
+        }
+        case "neighbors":
+        case "joined":
+          this.#changed();
+          break;
+        case "alone":
+          break;
+      }
+    }
+  }
+
+  /** The replica list of `key` from the local view, when it is exact. */
+  #local(key: RingId, want: number): string[] | null {
+    const self = this.#o.self;
+    const selfRid = ringIdOf(self);
+    const pred = this.core.predecessor();
+    const succs = this.core.successors();
+    if (succs.length === 0) return pred === null ? [self] : null;
+    // The successor list covers every live member: the ring is this node and its successors.
+    const all = succs.length + 1 >= this.liveMembers().length;
+    if (pred !== null && inOpenClosed(key, ringIdOf(pred), selfRid)) return [self, ...succs];
+    let prev = selfRid;
+    for (let i = 0; i < succs.length; i++) {
+      const s = ringIdOf(succs[i]);
+      if (inOpenClosed(key, prev, s)) {
+        if (all) return [...succs.slice(i), self, ...succs.slice(0, i)];
+        const list = succs.slice(i);
+        return list.length >= want ? list : null;
+      }
+      prev = s;
+    }
+    if (all) return [self, ...succs];
+    return null;
+  }
+
+  #lookup(key: RingId): Promise<string[]> {
+    const cached = this.#cache.get(key);
+    if (cached && cached.until > Date.now()) return Promise.resolve(cached.list);
+    const { promise, resolve, reject } = Promise.withResolvers<string[]>();
+    const timer = setTimeout(() => {
+      this.#lookups.delete(id);
+      reject(unavailable(`ring lookup of ${key.toString(16)} timed out`));
+    }, LOOKUP_TIMEOUT_MS);
+    const id = this.core.lookup(key);
+    this.#lookups.set(id, (r) => {
+      clearTimeout(timer);
+      if (!r.ok) {
+        reject(unavailable(`ring lookup of ${key.toString(16)} failed`));
+        return;
+      }
+      this.#cache.set(key, { list: r.replicas, until: Date.now() + LOOKUP_TTL_MS });
+      resolve(r.replicas);
+    });
+    this.#flush();
+    return promise;
+  }
+
+  /** The live replica candidates of `key` (see `NodeContext.locate`). */
+  async locate(key: RingId, extra = 0): Promise<string[]> {
+    const need = Math.min(this.#o.rf, this.liveMembers().length);
+    for (let attempt = 0;; attempt++) {
+      const list = await this.#locateOnce(key, extra);
+      // Fewer candidates than live members allow: the ring is still converging (a join or
+      // a failure); wait for maintenance rounds to repair it, up to a few seconds.
+      if (list.length >= need || attempt >= LOCATE_RETRIES) return list;
+      this.#cache.delete(key);
+      await new Promise((r) => setTimeout(r, this.#o.tickMs * 2));
+    }
+  }
+
+  async #locateOnce(key: RingId, extra: number): Promise<string[]> {
+    const want = this.#o.rf + extra;
+    if (this.core.status !== "member") {
+      throw unavailable(`${this.#o.self} has not joined the ring yet`);
+    }
+    const list = this.#local(key, want) ?? await this.#lookup(key);
+    const seen = new Set<string>();
+    const live: string[] = [];
+    const later: string[] = [];
+    for (const id of list) {
+      if (seen.has(id) || this.#dead.has(id)) continue;
+      seen.add(id);
+      (this.#isSuspect(id) ? later : live).push(id);
+    }
+    return [...live, ...later].slice(0, want);
+  }
+}
