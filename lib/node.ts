@@ -19,6 +19,11 @@ import { clusterRoutes, type MemberView } from "./api/cluster_routes.ts";
 import { nodeRoutes } from "./api/node_routes.ts";
 import { RaftNode } from "./raft/node/raft_node.ts";
 import { startLogServices } from "./logs/mod.ts";
+import { startDfs } from "./dfs/start.ts";
+import { fsRoutes } from "./api/fs_routes.ts";
+import { startStreamServices } from "./stream/runtime/services.ts";
+import { DfsStreamFs } from "./stream/runtime/dfs_fs.ts";
+import { SLOTS_META_KEY, SwimWorkerDirectory } from "./stream/runtime/swim_directory.ts";
 import { SwimNode, swimNodeOptionsFromConfig } from "./swim/node.ts";
 import { formatAddr, parseAddr as parseGossipAddr, swimRpcMessages } from "./swim/node_wire.ts";
 import { KvService, registerKvMessages } from "./raft/node/kv_service.ts";
@@ -26,6 +31,7 @@ import { makeTokenVerifier, readTokenKeyFile } from "./security/tokens.ts";
 import { createTransport, type PeerAddress, Rpc } from "./transport/mod.ts";
 import { ElasticoreError } from "./errors.ts";
 import { VERSION } from "./version.ts";
+import { ringIdOf } from "./dfs/ring/id.ts";
 import { join } from "node:path";
 
 /** A running node. */
@@ -120,9 +126,11 @@ export async function startNode(
     for (const [id, addr] of members) rpc.addPeer(id, addr);
   }
 
-  const swim = new SwimNode(
-    await swimNodeOptionsFromConfig(config, { rpc, metrics, faults: rpc.faults }),
-  );
+  const swimOpts = await swimNodeOptionsFromConfig(config, { rpc, metrics, faults: rpc.faults });
+  if (config.node.roles.includes("worker")) {
+    swimOpts.meta = { ...swimOpts.meta, [SLOTS_META_KEY]: config.stream.slots };
+  }
+  const swim = new SwimNode(swimOpts);
   const peerFromMeta = (id: string, meta: Record<string, string | number>) => {
     if (id === config.node.id || typeof meta.rpc !== "string") return;
     try {
@@ -155,6 +163,31 @@ export async function startNode(
   const liveMembers = () =>
     swim.members().filter((m) => m.state === "alive" || m.state === "suspect");
 
+  const dfs = await startDfs(config, {
+    rpc,
+    registry,
+    swim,
+    masters: members,
+    metrics,
+    logger: getLogger("dfs"),
+  });
+  const streamFs = new DfsStreamFs(() => dfs.dfs);
+  const stream = startStreamServices({
+    nodeId: config.node.id,
+    roles: config.node.roles,
+    rpc,
+    registry,
+    kv,
+    isLeader: () => raft?.isLeader() ?? false,
+    leaderId: () => raft?.leader() || undefined,
+    masters: [...members.keys()],
+    fs: streamFs,
+    workers: new SwimWorkerDirectory(swim),
+    slots: config.stream.slots,
+    metrics,
+    logger: getLogger("stream"),
+  });
+
   const logs = startLogServices({
     nodeId: config.node.id,
     dataDir: config.node.data_dir,
@@ -163,6 +196,9 @@ export async function startNode(
     members: () =>
       [...new Set([config.node.id, ...liveMembers().map((m) => m.id)])].map((id) => ({ id })),
     metrics,
+    // The cluster log: per-node, per-hour files in the DFS, so logs outlive the node.
+    sink: { append: (path, bytes) => streamFs.append(path, bytes) },
+    onShipError: (e) => log.debug("log shipping will retry: {error}", { error: String(e) }),
   });
 
   const memberViews = (): MemberView[] =>
@@ -175,6 +211,31 @@ export async function startNode(
       api: typeof m.meta.api === "string" ? `https://${m.meta.api}` : undefined,
       gossip: m.addr,
     }));
+  const ringView = () => {
+    const nodes = memberViews().filter((m) => m.state === "alive" || m.state === "suspect").map(
+      (m) => {
+        const meta = swim.members().find((x) => x.id === m.id)?.meta ?? {};
+        return {
+          id: m.id,
+          position: ringIdOf(m.id).toString(16).padStart(16, "0"),
+          blocks: Number(meta.dfs_blocks ?? 0),
+          bytes: Number(meta.dfs_bytes ?? 0),
+        };
+      },
+    );
+    return { replication: config.dfs.replication, nodes };
+  };
+  // DFS use travels in SWIM metadata; refreshed when it changes (each update is gossiped).
+  let lastUsage = "";
+  const usageTimer = setInterval(() => {
+    const st = dfs.store.stats();
+    const blocks = dfs.dfs.localBlocks().length;
+    const usage = `${blocks}/${st.usedBytes}`;
+    if (usage === lastUsage) return;
+    lastUsage = usage;
+    swim.updateMeta({ ...swimOpts.meta, dfs_blocks: blocks, dfs_bytes: st.usedBytes });
+  }, 15_000);
+
   let status: "starting" | "ok" | "stopping" = "starting";
   const app = createApiApp({
     verify,
@@ -189,8 +250,12 @@ export async function startNode(
         version: VERSION,
         members: memberViews,
         kv: () => kv,
+        ring: () => ringView(),
+        jobs: () => stream.jobs(),
       }),
       ...(kv ? [kvRoutes(() => kv!)] : []),
+      fsRoutes(() => dfs.dfs),
+      stream.apiModule,
       logs.routes,
       // Leaving = the same graceful stop as SIGTERM (serve's handler runs stop()).
       nodeRoutes(config.node.id, () => Deno.kill(Deno.pid, "SIGTERM")),
@@ -225,10 +290,13 @@ export async function startNode(
     async stop() {
       status = "stopping";
       await server.shutdown().catch(() => {});
+      clearInterval(usageTimer);
       await swim.leave().catch(() => {});
+      await stream.stop();
       await swim.stop();
       await raft?.stop();
       await logs.stop();
+      await dfs.stop();
       await rpc.close().catch(() => {});
     },
   };

@@ -63,7 +63,7 @@ export interface ClusterSources {
   /** Ring and storage use, if this node runs the DFS. */
   ring?: () => unknown;
   /** Jobs, if the stream engine runs. */
-  jobs?: () => unknown[];
+  jobs?: () => unknown[] | Promise<unknown[]>;
 }
 
 async function raftView(kv: KvService): Promise<RaftView> {
@@ -96,7 +96,7 @@ export function clusterRoutes(src: ClusterSources): ApiModule {
         members: src.members(),
         raft: kv ? await raftView(kv) : null,
         ring: src.ring?.() ?? null,
-        jobs: src.jobs?.() ?? [],
+        jobs: await Promise.resolve(src.jobs?.() ?? []).catch(() => []),
       });
     });
     const kvOf = () => {

@@ -7,6 +7,8 @@
 import type { Command } from "commander";
 import { ElasticoreError } from "../errors.ts";
 import { DevCluster } from "./dev_cluster.ts";
+import { ApiClient } from "./client.ts";
+import { runDemo } from "./dev_demo.ts";
 
 /** Options of `elasticore dev`, as commander parses them. */
 export interface DevOptions {
@@ -20,6 +22,8 @@ export interface DevOptions {
   portBase: string;
   /** `--transport`. */
   transport: string;
+  /** `--demo`. */
+  demo?: boolean;
 }
 
 function count(name: string, v: string): number {
@@ -67,9 +71,36 @@ export function registerDev(program: Command): void {
     .option("--dir <dir>", "directory for configs, certificates and data", ".elasticore/dev")
     .option("--port-base <port>", "first port (node i uses port-base + 10*i .. +2)", "7400")
     .option("--transport <kind>", "tcp or quic", "tcp")
+    .option("--demo", "load generated sample data, run app1 and app2, print the results and exit")
     .action(async (opts: DevOptions) => {
       const cluster = devClusterFrom(opts);
       await cluster.init();
+      if (opts.demo) {
+        await cluster.start();
+        try {
+          const leader = await cluster.waitForLeader(30_000);
+          console.log(
+            `cluster up in ${cluster.dir}: ${cluster.nodes.length} nodes, leader ${leader}`,
+          );
+          const apis = cluster.nodes.filter((n) => n.master).map((n) => n.api);
+          const client = new ApiClient(
+            apis,
+            await cluster.token(),
+            await Deno.readTextFile(cluster.caFile),
+          );
+          await cluster.waitForWorkers(client, 30_000);
+          const r = await runDemo(client, (s) => console.log(s));
+          if (!r.agree) {
+            throw new ElasticoreError(
+              "demo_mismatch",
+              "the cluster's results differ from the plain computation",
+            );
+          }
+        } finally {
+          await cluster.stop();
+        }
+        return;
+      }
       const stopped = new Promise<void>((resolve) => {
         const stop = () => resolve();
         Deno.addSignalListener("SIGINT", stop);

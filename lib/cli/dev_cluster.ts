@@ -160,6 +160,29 @@ export class DevCluster {
     }
   }
 
+  /** Waits until every worker is alive in the cluster view (SWIM) of the API `client` reaches. */
+  async waitForWorkers(
+    client: { json<T>(r: { method: string; path: string; idempotent?: boolean }): Promise<T> },
+    timeoutMs: number,
+  ): Promise<void> {
+    const want = this.nodes.filter((n) => !n.master).map((n) => n.id);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const c = await client.json<{ members: { id: string; state: string }[] }>({
+        method: "GET",
+        path: "/v1/cluster",
+        idempotent: true,
+      }).catch(() => ({ members: [] }));
+      const alive = new Set(c.members.filter((m) => m.state === "alive").map((m) => m.id));
+      if (want.every((id) => alive.has(id))) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new ElasticoreError(
+      "dev_workers_missing",
+      `workers did not all join within ${timeoutMs} ms`,
+    );
+  }
+
   /** Writes `<dir>/client.env` (ELASTICORE_API, ELASTICORE_TOKEN, ELASTICORE_CA); returns its path. */
   async writeClientEnv(): Promise<string> {
     const apis = this.nodes.filter((n) => n.master).map((n) => n.api).join(",");

@@ -16,6 +16,7 @@ import { registerLb } from "./lb.ts";
 import { registerFs } from "./fs.ts";
 import { registerKv } from "./kv.ts";
 import { registerRaft } from "./raft.ts";
+import { registerJob } from "./job.ts";
 import { registerLogs } from "./logs.ts";
 import { registerDev } from "./dev.ts";
 import { registerNode } from "./node.ts";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerFs(program);
   registerKv(program);
   registerRaft(program);
+  registerJob(program);
   registerLogs(program);
   registerDev(program);
   registerNode(program);

@@ -1,0 +1,87 @@
+/**
+ * Starts a node's DFS from its configuration: the local store (Deno KV
+ * under the data directory), the ring member, and membership fed from SWIM.
+ * Masters form the initial ring from the configured master list (Zave's
+ * static initialization: every node derives the same ring); other nodes join
+ * it through the masters.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Logger } from "@logtape/logtape";
+import type { MessageRegistry } from "../../proto/codec.ts";
+import { dfsMessages } from "../../proto/dfs.ts";
+import type { Config } from "../config/mod.ts";
+import type { MetricsRegistry } from "../metrics.ts";
+import type { SwimNode } from "../swim/node.ts";
+import type { PeerAddress, Rpc } from "../transport/mod.ts";
+import { DfsNode } from "./node.ts";
+import { NodeStore } from "./store/node_store.ts";
+
+/** What {@link startDfs} needs besides the config. */
+export interface DfsDeps {
+  /** The node's RPC endpoint. */
+  rpc: Rpc;
+  /** Its message registry (the DFS messages are added). */
+  registry: MessageRegistry;
+  /** SWIM membership, for joins and deaths. */
+  swim: SwimNode;
+  /** The masters from `raft.members`, with their RPC addresses. */
+  masters: Map<string, PeerAddress>;
+  /** Metrics registry. */
+  metrics: MetricsRegistry;
+  /** Logger. */
+  logger: Logger;
+}
+
+/** A started DFS and how to stop it. */
+export interface RunningDfs {
+  /** The DFS node. */
+  dfs: DfsNode;
+  /** The local store. */
+  store: NodeStore;
+  /** Stops the ring member and closes the store. */
+  stop(): Promise<void>;
+}
+
+/** Opens the store, enters the ring and follows SWIM. */
+export async function startDfs(config: Config, deps: DfsDeps): Promise<RunningDfs> {
+  if (!deps.registry.get(Object.keys(dfsMessages)[0])) deps.registry.register(dfsMessages);
+  const d = config.dfs;
+  const store = await NodeStore.open({
+    path: join(config.node.data_dir, "dfs.kv"),
+    quotaBytes: d.quota_bytes,
+    memoryTierBytes: d.memory_tier_bytes,
+    cacheBytes: d.cache_bytes,
+    metrics: deps.metrics,
+  });
+  const dfs = new DfsNode({
+    id: config.node.id,
+    rpc: deps.rpc,
+    store,
+    replication: d.replication,
+    blockBytes: d.block_bytes,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
+  const members: Record<string, PeerAddress> = {};
+  for (const [id, addr] of deps.masters) members[id] = addr;
+  const isMaster = deps.masters.has(config.node.id);
+  await dfs.start({ members, join: !isMaster });
+  const off = deps.swim.events.on("*", (e) => {
+    if (e.id === config.node.id) return;
+    if ((e.kind === "join" || e.kind === "alive") && typeof e.meta.rpc === "string") {
+      dfs.memberJoined(e.id, e.meta.rpc);
+    } else if (e.kind === "dead" || e.kind === "left") dfs.memberDead(e.id);
+  });
+  return {
+    dfs,
+    store,
+    stop() {
+      off();
+      dfs.stop();
+      store.close();
+      return Promise.resolve();
+    },
+  };
+}
