@@ -76,8 +76,8 @@ Deno.test("lb: least-connections steers reads away from a busy backend", async (
     }
     release();
     await Promise.all(slow);
-    assert.equal(b1.count("GET"), 1);
-    assert.equal(b2.count("GET") + b3.count("GET"), 12);
+    assert.equal(b1.count("GET", "/v1/kv"), 1);
+    assert.equal(b2.count("GET", "/v1/kv") + b3.count("GET", "/v1/kv"), 12);
   });
 });
 
