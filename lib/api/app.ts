@@ -63,19 +63,22 @@ export function createApiApp(opts: ApiOptions): Hono {
     requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     latency.observe((performance.now() - start) / 1000, { method: c.req.method, route });
   });
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: opts.maxBodyBytes,
-      onError: () => {
-        throw new ElasticoreError(
-          "body_too_large",
-          `request body exceeds ${opts.maxBodyBytes} bytes`,
-          { status: 413 },
-        );
-      },
-    }),
-  );
+  const tooLarge = () => {
+    throw new ElasticoreError(
+      "body_too_large",
+      `request body exceeds ${opts.maxBodyBytes} bytes`,
+      { status: 413 },
+    );
+  };
+  const limit = bodyLimit({ maxSize: opts.maxBodyBytes, onError: tooLarge });
+  app.use("*", (c, next) => {
+    // A declared length is checked as bodyLimit checks it, but without touching
+    // `body`: that keeps Deno's whole-body fast path for the handler's read.
+    const headers = c.req.raw.headers;
+    const length = headers.get("content-length");
+    if (length === null || headers.has("transfer-encoding")) return limit(c, next);
+    return parseInt(length || "0", 10) > opts.maxBodyBytes ? tooLarge() : next();
+  });
   app.use("*", authenticate(opts.verify));
   app.get("/v1/health", (c) => c.json(opts.health()));
   app.get("/v1/health/leader", (c) => {

@@ -80,7 +80,7 @@ export class TestCluster {
       });
     });
     for (const id of ids) c.spawn(id);
-    await c.waitForLeader(20_000);
+    await c.waitForLeader(45_000);
     return c;
   }
 

@@ -28,6 +28,14 @@ function writeLoad(c: TestCluster, clients: number, acked: Set<string>, stop: { 
   });
 }
 
+async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function checkAllReadable(c: TestCluster, via: string, acked: Set<string>): Promise<void> {
   const r = await c.request(via, "GET", `/v1/kv?prefix=load/&limit=100000`, undefined, 10_000);
   assert.equal(r.status, 200, r.text);
@@ -50,7 +58,8 @@ Deno.test({
       const acked = new Set<string>();
       const stop = { done: false };
       const load = writeLoad(c, 6, acked, stop);
-      await new Promise((r) => setTimeout(r, 1_500));
+      // Enough history that the old leader's log is compacted away after it dies (threshold 200).
+      await waitFor(() => acked.size >= 300, 30_000);
       const old = await c.waitForLeader(5_000);
       const before = acked.size;
       const killedAt = Date.now();
@@ -65,7 +74,8 @@ Deno.test({
       const failover = committedAt - killedAt;
       console.log(`failover: new leader ${next} committed ${failover} ms after kill -9 of ${old}`);
       assert.ok(failover <= 2 * ELECTION_MS + 700, `failover took ${failover} ms`);
-      await new Promise((r) => setTimeout(r, 1_500));
+      const afterKill = acked.size;
+      await waitFor(() => acked.size >= afterKill + 450, 30_000);
       stop.done = true;
       await Promise.all(load);
       assert.ok(acked.size > before, "writes continued after the kill");

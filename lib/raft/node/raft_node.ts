@@ -5,11 +5,15 @@
  * entries and hard state durable with one sync (proposals arriving meanwhile
  * batch into the next one: group commit), then sends, applies, serves reads
  * and advances. Nothing is acknowledged before it is committed and applied.
+ * Committed entries this node already holds durably are applied while the
+ * sync of newer ones runs, and a hard state whose only change is the commit
+ * index (volatile state in Raft) is not synced on its own: it rides the next
+ * sync.
  *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
-import { raftWireType } from "../../../proto/raft.ts";
+import { raftMessages, raftWireType } from "../../../proto/raft.ts";
 import { ElasticoreError } from "../../errors.ts";
 import type { MetricsRegistry } from "../../metrics.ts";
 import type { PeerAddress, Rpc } from "../../transport/mod.ts";
@@ -57,6 +61,8 @@ export interface RaftNodeOptions {
 
 interface Waiter<T> {
   term: number;
+  /** `performance.now()` after which the proposal fails with `proposal_timeout`. */
+  deadline: number;
   resolve: (v: T) => void;
   reject: (e: unknown) => void;
 }
@@ -78,9 +84,14 @@ export class RaftNode {
   #again = false;
   #stopped = false;
   #lastHardState: HardState;
+  /** `#lastHardState` differs from the durable one in its commit index only. */
+  #hardStateDeferred = false;
   #lastPersistedIndex: number;
   #snapshotIndex: number;
+  #compacting = false;
   #proposals = new Map<number, Waiter<KvResult | undefined>>();
+  /** Earliest deadline among `#proposals` (checked on every tick). */
+  #nextDeadline = Infinity;
   #reads = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
   #appliedWaiters: { index: number; resolve: () => void }[] = [];
   #pendingSends = new Map<string, number>();
@@ -120,42 +131,21 @@ export class RaftNode {
           "elasticore_raft_messages_dropped_total",
           "Raft messages dropped (peer backlog)",
         ),
-        batch: m.histogram("elasticore_raft_ready_entries", "Entries persisted per Ready", [
-          0,
-          1,
-          4,
-          16,
-          64,
-          256,
-          1024,
-        ]),
+        batch: m.histogram(
+          "elasticore_raft_ready_entries",
+          "Entries persisted per Ready",
+          [0, 1, 4, 16, 64, 256, 1024],
+        ),
       }
       : undefined;
-    m?.gauge(
-      "elasticore_raft_term",
-      "Current Raft term",
-      () => [[undefined, this.#core.status().term]],
-    );
-    m?.gauge(
-      "elasticore_raft_commit_index",
-      "Commit index",
-      () => [[undefined, this.#core.status().commit]],
-    );
-    m?.gauge(
-      "elasticore_raft_applied_index",
-      "Applied index",
-      () => [[undefined, this.sm.applied]],
-    );
-    m?.gauge(
-      "elasticore_raft_is_leader",
-      "1 on the leader",
-      () => [[undefined, this.isLeader() ? 1 : 0]],
-    );
-    m?.gauge(
-      "elasticore_raft_wal_syncs",
-      "WAL syncs since start",
-      () => [[undefined, this.#wal.stats.syncs]],
-    );
+    const gauges: [string, string, () => number][] = [
+      ["elasticore_raft_term", "Current Raft term", () => this.#core.status().term],
+      ["elasticore_raft_commit_index", "Commit index", () => this.#core.status().commit],
+      ["elasticore_raft_applied_index", "Applied index", () => this.sm.applied],
+      ["elasticore_raft_is_leader", "1 on the leader", () => this.isLeader() ? 1 : 0],
+      ["elasticore_raft_wal_syncs", "WAL syncs since start", () => this.#wal.stats.syncs],
+    ];
+    for (const [name, help, read] of gauges) m?.gauge(name, help, () => [[undefined, read()]]);
   }
 
   /** Opens the WAL in `opts.dir`, rebuilds the core and state machine, and starts ticking. */
@@ -185,6 +175,7 @@ export class RaftNode {
     node.#tick = setInterval(() => {
       if (node.#stopped) return;
       node.#core.tick();
+      node.#expireProposals();
       node.#kick();
     }, tickMs);
     node.#kick();
@@ -241,7 +232,7 @@ export class RaftNode {
       if (!r.ok) p.reject(refusal(r.reason, r.leader, r.detail));
       else {
         this.#counters?.proposals.inc();
-        this.#waitApplied(r.index, r.term, p.timeoutMs).then(p.resolve, p.reject);
+        this.#addWaiter(r.index, r.term, p.timeoutMs, p.resolve, p.reject);
       }
     }
   }
@@ -252,7 +243,9 @@ export class RaftNode {
     const r = this.#core.proposeConfChange(cc);
     if (!r.ok) throw refusal(r.reason, r.leader, r.detail);
     this.#kick();
-    await this.#waitApplied(r.index, r.term, timeoutMs);
+    await new Promise((resolve, reject) => {
+      this.#addWaiter(r.index, r.term, timeoutMs, resolve, reject);
+    });
   }
 
   /** Starts a leadership transfer to `to` (leader only). */
@@ -279,11 +272,7 @@ export class RaftNode {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#reads.delete(key);
-        reject(
-          new ElasticoreError("read_timeout", "no leader confirmed the read in time", {
-            status: 503,
-          }),
-        );
+        reject(unavailable("read_timeout", "no leader confirmed the read in time"));
       }, timeoutMs);
       this.#reads.set(key, {
         resolve: () => {
@@ -303,49 +292,74 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#tick);
-    const err = new ElasticoreError("node_stopping", "the node is stopping", { status: 503 });
+    const err = unavailable("node_stopping", "the node is stopping");
     this.#failAll(err);
+    if (this.#hardStateDeferred) {
+      await this.#wal.append({ hardState: this.#lastHardState }).catch(() => {});
+    }
     await this.#wal.close().catch(() => {});
   }
 
   #checkRunning(): void {
     if (this.#stopped) {
-      throw new ElasticoreError("node_stopping", "the node is stopping", { status: 503 });
+      throw unavailable("node_stopping", "the node is stopping");
     }
   }
 
   #step(m: RaftMessage): void {
     if (this.#stopped) return;
     this.#core.step(m);
+    if (this.#draining && m.type === "append_resp") this.#applyCommitted();
     this.#kick();
   }
 
-  #waitApplied(index: number, term: number, timeoutMs: number): Promise<KvResult | undefined> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#proposals.delete(index);
-        reject(
-          new ElasticoreError(
-            "proposal_timeout",
-            `entry ${index} was not committed in time; its outcome is unknown`,
-            {
-              status: 504,
-            },
-          ),
-        );
-      }, timeoutMs);
-      this.#proposals.set(index, {
-        term,
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-    });
+  /**
+   * On the leader, while a sync runs, applies entries an ack just committed that are durable here
+   * already (`#apply` skips them later); pauses while a snapshot is due, so compaction sees the
+   * core and the state machine at one index.
+   */
+  #applyCommitted(): void {
+    const log = this.#core.log;
+    const applied = this.sm.applied;
+    if (this.#role !== "leader" || log.pendingSnapshot) return;
+    if (applied - this.#snapshotIndex >= this.#opts.snapshotThreshold) return;
+    const upTo = Math.min(log.committed, this.#lastPersistedIndex);
+    if (upTo <= applied) return;
+    for (const e of log.slice(applied + 1, upTo - applied, Infinity)) this.#applyEntry(e);
+  }
+
+  /** Waits for entry `index` of `term` to apply; `#expireProposals` (per tick) times it out. */
+  #addWaiter(
+    index: number,
+    term: number,
+    timeoutMs: number,
+    resolve: (v: KvResult | undefined) => void,
+    reject: (e: unknown) => void,
+  ): void {
+    const deadline = performance.now() + timeoutMs;
+    if (deadline < this.#nextDeadline) this.#nextDeadline = deadline;
+    this.#proposals.set(index, { term, deadline, resolve, reject });
+  }
+
+  #expireProposals(): void {
+    const now = performance.now();
+    if (now < this.#nextDeadline) return;
+    let next = Infinity;
+    for (const [index, w] of this.#proposals) {
+      if (w.deadline > now) {
+        next = Math.min(next, w.deadline);
+        continue;
+      }
+      this.#proposals.delete(index);
+      w.reject(
+        new ElasticoreError(
+          "proposal_timeout",
+          `entry ${index} was not committed in time; its outcome is unknown`,
+          { status: 504 },
+        ),
+      );
+    }
+    this.#nextDeadline = next;
   }
 
   #kick(): void {
@@ -377,28 +391,49 @@ export class RaftNode {
       // durable. Every other role persists before it speaks (votes, acks).
       const early = this.#role === "leader";
       if (early) { for (const m of rd.messages) this.#send(m); }
+      // Committed entries already durable here need not wait for this sync
+      // (#apply skips them afterwards).
+      const durable = rd.snapshot ? 0 : this.#lastPersistedIndex;
+      for (const e of rd.committed) {
+        if (e.index > durable) break;
+        this.#applyEntry(e);
+      }
       await this.#persist(rd);
       if (!early) { for (const m of rd.messages) this.#send(m); }
       this.#apply(rd);
       this.#core.advance(rd);
       this.#counters?.readies.inc();
-      await this.#maybeCompact();
+      this.#maybeCompact();
     }
   }
 
   async #persist(rd: Ready): Promise<void> {
     const hs = rd.hardState ?? this.#lastHardState;
+    const last = this.#lastHardState;
+    this.#counters?.batch.observe(rd.entries.length);
+    if (
+      !rd.snapshot && !rd.entries.length && rd.hardState &&
+      hs.term === last.term && hs.vote === last.vote
+    ) {
+      // Only the commit index moved: Raft keeps it in volatile state (a
+      // restarted node learns it again), so it needs no sync of its own.
+      this.#lastHardState = hs;
+      this.#hardStateDeferred = true;
+      return;
+    }
     if (rd.snapshot) {
       await this.#wal.saveSnapshot(toWalSnapshot(rd.snapshot), hs, []);
       this.#snapshotIndex = rd.snapshot.index;
       this.#lastPersistedIndex = rd.snapshot.index;
+      this.#hardStateDeferred = false;
     }
     if (rd.entries.length || rd.hardState) {
-      await this.#wal.append({ entries: rd.entries.map(toWalEntry), hardState: rd.hardState });
+      const hardState = rd.hardState ?? (this.#hardStateDeferred ? hs : undefined);
+      await this.#wal.append({ entries: rd.entries.map(toWalEntry), hardState });
+      this.#hardStateDeferred = false;
     }
-    if (rd.hardState) this.#lastHardState = rd.hardState;
+    this.#lastHardState = hs;
     if (rd.entries.length) this.#lastPersistedIndex = rd.entries[rd.entries.length - 1].index;
-    this.#counters?.batch.observe(rd.entries.length);
   }
 
   #send(m: RaftMessage): void {
@@ -424,13 +459,7 @@ export class RaftNode {
         if (index <= rd.snapshot.index) {
           this.#proposals.delete(index);
           w.reject(
-            new ElasticoreError(
-              "proposal_outcome_unknown",
-              `entry ${index} was covered by a snapshot`,
-              {
-                status: 503,
-              },
-            ),
+            unavailable("proposal_outcome_unknown", `entry ${index} was covered by a snapshot`),
           );
         }
       }
@@ -468,12 +497,9 @@ export class RaftNode {
     if (w.term === e.term) w.resolve(result);
     else {
       w.reject(
-        new ElasticoreError(
+        unavailable(
           "proposal_dropped",
           `entry ${e.index} was replaced after a leader change; retry`,
-          {
-            status: 503,
-          },
         ),
       );
     }
@@ -493,19 +519,20 @@ export class RaftNode {
     if (addr) this.#opts.rpc.addPeer(id, addr);
   }
 
-  async #maybeCompact(): Promise<void> {
+  /** Snapshots once enough entries applied; the WAL writes it while the loop goes on. */
+  #maybeCompact(): void {
     const applied = this.sm.applied;
-    if (applied - this.#snapshotIndex < this.#opts.snapshotThreshold) return;
+    if (this.#compacting || applied - this.#snapshotIndex < this.#opts.snapshotThreshold) return;
+    if (applied !== this.#core.log.applied) return; // #applyCommitted ran ahead; next round
     const snap = this.#core.compact(applied, this.sm.snapshot());
     const retained = this.#core.log.slice(applied + 1, Infinity, Infinity)
       .filter((e) => e.index <= this.#lastPersistedIndex);
-    await this.#wal.saveSnapshot(
-      toWalSnapshot(snap),
-      this.#lastHardState,
-      retained.map(toWalEntry),
-    );
     this.#snapshotIndex = applied;
-    this.#log.info("snapshot {index} taken; log compacted", { index: applied });
+    this.#compacting = true;
+    this.#wal.saveSnapshot(toWalSnapshot(snap), this.#lastHardState, retained.map(toWalEntry))
+      .then(() => this.#log.info("snapshot {index} taken; log compacted", { index: applied }))
+      .catch((e) => this.#fatal(e))
+      .finally(() => this.#compacting = false);
   }
 
   #failAll(err: unknown): void {
@@ -526,20 +553,7 @@ export class RaftNode {
   }
 }
 
-const RAFT_TYPES = [
-  "raft.vote",
-  "raft.vote_resp",
-  "raft.prevote",
-  "raft.prevote_resp",
-  "raft.append",
-  "raft.append_resp",
-  "raft.heartbeat",
-  "raft.heartbeat_resp",
-  "raft.snapshot",
-  "raft.timeout_now",
-  "raft.read_index",
-  "raft.read_index_resp",
-];
+const RAFT_TYPES = Object.keys(raftMessages);
 
 /** Parses `host:port` (IPv6 as `[::1]:7400`). */
 export function parseAddr(s: string): PeerAddress | undefined {
@@ -549,38 +563,22 @@ export function parseAddr(s: string): PeerAddress | undefined {
   return port > 0 && port < 65536 ? { hostname: m[1], port } : undefined;
 }
 
+function unavailable(code: string, message: string): ElasticoreError {
+  return new ElasticoreError(code, message, { status: 503 });
+}
+
+const REFUSALS: Record<string, [string, number]> = {
+  not_leader: ["this node is not the leader (leader: {leader})", 503],
+  no_leader: ["no leader is known yet", 503],
+  overloaded: ["too many uncommitted entries; retry later", 503],
+  transferring: ["leadership is being transferred; retry", 503],
+  conf_change_pending: ["another membership change is in progress", 409],
+  invalid_conf_change: ["membership change refused", 400],
+};
+
 function refusal(reason: string, leader: string, detail?: string): ElasticoreError {
-  const base = detail ? `: ${detail}` : "";
-  switch (reason) {
-    case "not_leader":
-      return new ElasticoreError(
-        "not_leader",
-        `this node is not the leader (leader: ${leader || "unknown"})${base}`,
-        {
-          status: 503,
-        },
-      );
-    case "no_leader":
-      return new ElasticoreError("no_leader", `no leader is known yet${base}`, { status: 503 });
-    case "overloaded":
-      return new ElasticoreError("overloaded", `too many uncommitted entries; retry later${base}`, {
-        status: 503,
-      });
-    case "transferring":
-      return new ElasticoreError("transferring", `leadership is being transferred; retry${base}`, {
-        status: 503,
-      });
-    case "conf_change_pending":
-      return new ElasticoreError(
-        "conf_change_pending",
-        `another membership change is in progress${base}`,
-        {
-          status: 409,
-        },
-      );
-    default:
-      return new ElasticoreError("invalid_conf_change", `membership change refused${base}`, {
-        status: 400,
-      });
-  }
+  const code = Object.hasOwn(REFUSALS, reason) ? reason : "invalid_conf_change";
+  const [text, status] = REFUSALS[code];
+  const message = text.replace("{leader}", leader || "unknown") + (detail ? `: ${detail}` : "");
+  return new ElasticoreError(code, message, { status });
 }

@@ -4,8 +4,11 @@
  * (group commit: every append queued while a sync runs rides the next one).
  * Nothing resolves before its bytes are synced. Snapshots are written to their
  * own file atomically (temp file, sync, rename, directory sync); compaction
- * (the only time a new segment starts) begins a new segment holding the snapshot marker, the hard state and the
- * entries after the snapshot, then deletes the older segments.
+ * (the only time a new segment starts) begins a new segment holding the
+ * snapshot marker, the hard state and the entries after the snapshot, then
+ * deletes the older segments. Appends go on while the snapshot file is
+ * written: whatever they make durable meanwhile is written again into the
+ * new segment, after the marker, before the old segments go.
  *
  * @module
  */
@@ -68,6 +71,12 @@ export class Wal {
   #pending: Pending[] = [];
   #flushing: Promise<void> | null = null;
   #closed = false;
+  /** The tail of the chain of snapshot saves (they run one at a time). */
+  #snapshots: Promise<void> = Promise.resolve();
+  /** Per snapshot save in progress: every batch made durable since it was asked for. */
+  #carries = new Set<Uint8Array[]>();
+  /** A segment switch for the flush loop to run before its next batch. */
+  #switch: (() => Promise<void>) | null = null;
   /** Counters. */
   readonly stats: WalStats = { syncs: 0, records: 0, bytes: 0 };
 
@@ -167,7 +176,13 @@ export class Wal {
 
   async #flushLoop(): Promise<void> {
     try {
-      while (this.#pending.length) {
+      while (this.#pending.length || this.#switch) {
+        if (this.#switch) {
+          const run = this.#switch;
+          this.#switch = null;
+          await run();
+          continue;
+        }
         const batch = this.#pending;
         this.#pending = [];
         try {
@@ -176,6 +191,7 @@ export class Wal {
           await this.#file.syncData();
           this.stats.bytes += bytes.length;
           this.stats.syncs++;
+          for (const carry of this.#carries) carry.push(bytes);
           for (const p of batch) p.resolve();
         } catch (e) {
           for (const p of batch) p.reject(e);
@@ -194,28 +210,41 @@ export class Wal {
   /**
    * Stores a snapshot and compacts: a new segment starts with the snapshot
    * marker, `hardState` and `retained` (the entries after `snap.index`), and
-   * older segments and snapshots are deleted once that is durable.
+   * older segments and snapshots are deleted once that is durable. Appends
+   * made meanwhile stay durable throughout (see the module documentation);
+   * snapshot saves run one at a time, in call order.
    */
-  async saveSnapshot(
+  saveSnapshot(snap: WalSnapshot, hardState: WalHardState, retained: WalEntry[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new ElasticoreError("wal_closed", "WAL is closed"));
+    const carry: Uint8Array[] = [];
+    this.#carries.add(carry);
+    const run = this.#snapshots.then(() => this.#saveSnapshot(snap, hardState, retained, carry))
+      .finally(() => this.#carries.delete(carry));
+    this.#snapshots = run.catch(() => {});
+    return run;
+  }
+
+  async #saveSnapshot(
     snap: WalSnapshot,
     hardState: WalHardState,
     retained: WalEntry[],
+    carry: Uint8Array[],
   ): Promise<void> {
     await writeSnapshot(this.#dir, snap);
-    await this.flush();
-    const oldSeq = this.#seq;
-    this.#file.close();
-    this.#seq = oldSeq + 1;
-    this.#file = await Deno.open(join(this.#dir, segmentName(this.#seq)), {
-      create: true,
-      append: true,
-    });
     const parts = [
       encodeRecord({ type: "snapshot", index: snap.index, term: snap.term }),
       encodeRecord({ type: "hardstate", state: hardState }),
     ];
     if (retained.length) parts.push(encodeRecord({ type: "entries", entries: retained }));
-    await this.#enqueue(concat(parts));
+    const switched = Promise.withResolvers<void>();
+    // The flush loop runs the switch between two batches, so no append can
+    // land in the old segment after its durable tail was carried over.
+    this.#switch = () => {
+      this.#carries.delete(carry);
+      return this.#startSegment([...parts, ...carry]).then(switched.resolve, switched.reject);
+    };
+    if (!this.#flushing) this.#flushing = this.#flushLoop();
+    await switched.promise;
     await syncDir(this.#dir);
     for await (const e of Deno.readDir(this.#dir)) {
       const seg = SEGMENT_RE.exec(e.name);
@@ -226,8 +255,25 @@ export class Wal {
     }
   }
 
+  /** Opens the next segment and makes `parts` durable in it. */
+  async #startSegment(parts: Uint8Array[]): Promise<void> {
+    const bytes = concat(parts);
+    this.#file.close();
+    this.#seq++;
+    this.#file = await Deno.open(join(this.#dir, segmentName(this.#seq)), {
+      create: true,
+      append: true,
+    });
+    this.stats.records++;
+    await writeAll(this.#file, bytes);
+    await this.#file.syncData();
+    this.stats.bytes += bytes.length;
+    this.stats.syncs++;
+  }
+
   /** Closes the WAL after flushing. */
   async close(): Promise<void> {
+    await this.#snapshots;
     await this.flush();
     this.#closed = true;
     this.#file.close();
