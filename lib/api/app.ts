@@ -6,7 +6,6 @@
  * @module
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { ElasticoreError } from "../errors.ts";
 import type { MetricsRegistry } from "../metrics.ts";
 import { authenticate, need, type TokenVerifier } from "./auth.ts";
@@ -63,23 +62,46 @@ export function createApiApp(opts: ApiOptions): Hono {
     requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     latency.observe((performance.now() - start) / 1000, { method: c.req.method, route });
   });
-  const tooLarge = () => {
-    throw new ElasticoreError(
-      "body_too_large",
-      `request body exceeds ${opts.maxBodyBytes} bytes`,
-      { status: 413 },
-    );
-  };
-  const limit = bodyLimit({ maxSize: opts.maxBodyBytes, onError: tooLarge });
-  app.use("*", (c, next) => {
-    // A declared length is checked as bodyLimit checks it, but without touching
-    // `body`: that keeps Deno's whole-body fast path for the handler's read.
-    const headers = c.req.raw.headers;
-    const length = headers.get("content-length");
-    if (length === null || headers.has("transfer-encoding")) return limit(c, next);
-    return parseInt(length || "0", 10) > opts.maxBodyBytes ? tooLarge() : next();
-  });
+  const tooLargeError = () =>
+    new ElasticoreError("body_too_large", `request body exceeds ${opts.maxBodyBytes} bytes`, {
+      status: 413,
+    });
+  // Authentication first: nobody without a valid token gets us to read a body.
   app.use("*", authenticate(opts.verify));
+  app.use("*", async (c, next) => {
+    const raw = c.req.raw;
+    const length = raw.headers.get("content-length");
+    if (length !== null && !raw.headers.has("transfer-encoding")) {
+      // A declared length is checked without touching `body`, which keeps Deno's
+      // whole-body fast path for the handler's read.
+      if (parseInt(length || "0", 10) > opts.maxBodyBytes) throw tooLargeError();
+      return await next();
+    }
+    if (!raw.body) return await next();
+    // A chunked body is counted as the handler pulls it; past the limit the
+    // source is cancelled at once (nothing more is read) and the stream errors.
+    let seen = 0;
+    let over = false;
+    const source = raw.body.getReader();
+    const counted = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        const { value, done } = await source.read();
+        if (done) return ctl.close();
+        seen += value.byteLength;
+        if (seen > opts.maxBodyBytes) {
+          over = true;
+          // Stop reading; the source is not cancelled, because cancelling a
+          // request body makes Deno drain it before the answer goes out.
+          ctl.error(tooLargeError());
+        } else ctl.enqueue(value);
+      },
+      cancel: () => {},
+    });
+    c.req.raw = new Request(raw, { body: counted, duplex: "half" } as RequestInit);
+    await next();
+    // Whatever the handler made of the failed read, the answer is 413.
+    if (over) c.res = errorResponse(c, tooLargeError());
+  });
   app.get("/v1/health", (c) => c.json(opts.health()));
   app.get("/v1/health/leader", (c) => {
     const leader = opts.isLeader();

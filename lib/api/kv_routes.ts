@@ -98,6 +98,50 @@ function keyOf(c: Context, write: boolean): string {
   return validateKey(path.slice(path.indexOf(prefix) + prefix.length), write);
 }
 
+function valueTooLarge(): ElasticoreError {
+  return new ElasticoreError(
+    "kv_value_too_large",
+    `values are limited to ${MAX_VALUE_BYTES} bytes`,
+    {
+      status: 413,
+    },
+  );
+}
+
+/** Reads a value, refusing (without buffering it) a body over the value limit. */
+async function readValue(req: Request): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_VALUE_BYTES) throw valueTooLarge();
+  if (!req.body) return new Uint8Array(0);
+  if (declared !== null && !req.headers.has("transfer-encoding")) {
+    const v = new Uint8Array(await req.arrayBuffer());
+    if (v.byteLength > MAX_VALUE_BYTES) throw valueTooLarge();
+    return v;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_VALUE_BYTES) {
+      // Stop reading without cancelling: Deno drains a cancelled request body
+      // before it sends the answer.
+      reader.releaseLock();
+      throw valueTooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const ch of chunks) {
+    out.set(ch, off);
+    off += ch.byteLength;
+  }
+  return out;
+}
+
 /** The KV routes, served by `kv` (a master's service, or one that forwards to masters). */
 export function kvRoutes(kv: () => KvService): ApiModule {
   return (app: Hono) => {
@@ -124,16 +168,7 @@ export function kvRoutes(kv: () => KvService): ApiModule {
     app.put("/v1/kv/*", need("kv:write"), async (c) => {
       const key = keyOf(c, true);
       const cas = casOf(c);
-      const value = new Uint8Array(await c.req.arrayBuffer());
-      if (value.byteLength > MAX_VALUE_BYTES) {
-        throw new ElasticoreError(
-          "kv_value_too_large",
-          `values are limited to ${MAX_VALUE_BYTES} bytes`,
-          {
-            status: 413,
-          },
-        );
-      }
+      const value = await readValue(c.req.raw);
       const r = await kv().put(key, value, cas);
       return c.json({ key, version: r.version, created: !r.existed });
     });
