@@ -7,6 +7,7 @@
  * @module
  */
 import { ElasticoreError } from "../../errors.ts";
+import { isTransportError } from "../../transport/errors.ts";
 import type { Rpc } from "../../transport/mod.ts";
 import { parseJobSpec } from "../spec.ts";
 import type { JobManager } from "./job_manager.ts";
@@ -67,6 +68,16 @@ function encodeError(e: unknown): string {
   return JSON.stringify({ error: { code: "internal", message: String(e), status: 500 } });
 }
 
+function isNoLeader(e: unknown): boolean {
+  return e instanceof ElasticoreError && (e.code === "no_leader" || e.code === "not_leader");
+}
+
+/** The RPC deadline of a forwarded `wait` whose body is its timeout in ms. */
+function waitDeadline(body: string | undefined): number {
+  const ms = Number(body ?? "0");
+  return (Number.isFinite(ms) && ms > 0 ? ms : 0) + 5_000;
+}
+
 function decodeReply(text: string): unknown {
   const r = JSON.parse(text) as {
     ok?: unknown;
@@ -94,7 +105,9 @@ export function createJobApi(opts: JobApiOptions): JobApi {
         return decodeReply(r.body);
       } catch (e) {
         last = e;
-        if (e instanceof ElasticoreError) throw e;
+        // Try the next master when this one is down or has no leader to forward to;
+        // any other answer (a job error, a timeout of a call that may have run) is final.
+        if (!isTransportError(e, "peer_unavailable") && !isNoLeader(e)) throw e;
       }
     }
     throw new ElasticoreError(
@@ -113,7 +126,7 @@ export function createJobApi(opts: JobApiOptions): JobApi {
         const v = isLocal()
           ? await local(manager, b.op, b.id, b.body)
           : opts.leaderId?.() && opts.leaderId() !== rpc.nodeId
-          ? await forward(b.op, b.id, b.body)
+          ? await forward(b.op, b.id, b.body, b.op === "wait" ? waitDeadline(b.body) : undefined)
           : (() => {
             throw new ElasticoreError("no_leader", "no leader is known yet", { status: 503 });
           })();
@@ -138,7 +151,7 @@ export function createJobApi(opts: JobApiOptions): JobApi {
       return await run("cancel", id) as JobView;
     },
     async wait(id, timeoutMs) {
-      return await run("wait", id, String(timeoutMs), timeoutMs + 5_000) as JobView;
+      return await run("wait", id, String(timeoutMs), waitDeadline(String(timeoutMs))) as JobView;
     },
   };
 }
