@@ -29,6 +29,8 @@ import { formatAddr, parseAddr as parseGossipAddr, swimRpcMessages } from "./swi
 import { KvService, registerKvMessages } from "./raft/node/kv_service.ts";
 import { makeTokenVerifier, readTokenKeyFile } from "./security/tokens.ts";
 import { createTransport, type PeerAddress, Rpc } from "./transport/mod.ts";
+import { registerTransportMetrics, type Sample, scrapedCounter } from "./transport/prometheus.ts";
+import type { StreamServices } from "./stream/runtime/services.ts";
 import { ElasticoreError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 import { ringIdOf } from "./dfs/ring/id.ts";
@@ -98,6 +100,7 @@ export async function startNode(
   });
   const rpc = new Rpc({ transport, registry });
   await rpc.start();
+  registerTransportMetrics(metrics, { transport: () => rpc.metrics });
 
   const isMaster = config.node.roles.includes("master");
   const members = new Map<string, PeerAddress>();
@@ -187,6 +190,7 @@ export async function startNode(
     metrics,
     logger: getLogger("stream"),
   });
+  registerStreamMetrics(metrics, stream);
 
   const logs = startLogServices({
     nodeId: config.node.id,
@@ -234,7 +238,7 @@ export async function startNode(
     if (usage === lastUsage) return;
     lastUsage = usage;
     swim.updateMeta({ ...swimOpts.meta, dfs_blocks: blocks, dfs_bytes: st.usedBytes });
-  }, 15_000);
+  }, 5_000);
 
   let status: "starting" | "ok" | "stopping" = "starting";
   const app = createApiApp({
@@ -257,6 +261,12 @@ export async function startNode(
       fsRoutes(() => dfs.dfs),
       stream.apiModule,
       logs.routes,
+      // Fault injection for `deno task chaos`: only with ELASTICORE_DEBUG_FAULTS=1.
+      ...(await import("./api/debug_routes.ts")).debugModulesFromEnv({
+        node: config.node.id,
+        faults: rpc.faults,
+        localMeta: (path) => dfs.dfs.localMeta(path),
+      }),
       // Leaving = the same graceful stop as SIGTERM (serve's handler runs stop()).
       nodeRoutes(config.node.id, () => Deno.kill(Deno.pid, "SIGTERM")),
     ],
@@ -300,4 +310,83 @@ export async function startNode(
       await rpc.close().catch(() => {});
     },
   };
+}
+
+/**
+ * Stream series beyond the runtime's own job and task gauges, read at scrape
+ * time: records through the tasks running here (sampled: the last records of
+ * a task that ends between two scrapes are not seen), and on the leader the
+ * records through every stage of its jobs (exact once a job ended), each
+ * running job's last checkpoint, and restarts.
+ */
+function registerStreamMetrics(metrics: MetricsRegistry, stream: StreamServices): void {
+  // Progress restarts from zero with every attempt: accumulate per (task or job) and attempt.
+  const accumulate = () => {
+    const seen = new Map<string, { attempt: number; in: number; out: number }>();
+    const totals = { in: 0, out: 0 };
+    return (items: { key: string; attempt: number; in: number; out: number }[]): Sample[] => {
+      const now = new Set<string>();
+      for (const p of items) {
+        now.add(p.key);
+        const prev = seen.get(p.key);
+        const same = prev?.attempt === p.attempt;
+        totals.in += Math.max(0, p.in - (same ? prev.in : 0));
+        totals.out += Math.max(0, p.out - (same ? prev.out : 0));
+        seen.set(p.key, p);
+      }
+      for (const key of seen.keys()) if (!now.has(key)) seen.delete(key);
+      return [[{ dir: "in" }, totals.in], [{ dir: "out" }, totals.out]];
+    };
+  };
+  const tasks = accumulate();
+  scrapedCounter(
+    metrics,
+    "elasticore_stream_records_total",
+    "Records through tasks here",
+    () =>
+      tasks(
+        (stream.worker?.progress().tasks ?? []).map((p) => ({
+          key: `${p.job}/${p.task}`,
+          attempt: p.attempt,
+          in: p.recordsIn,
+          out: p.recordsOut,
+        })),
+      ),
+  );
+  const views = () => stream.manager?.views() ?? [];
+  const jobs = accumulate();
+  scrapedCounter(
+    metrics,
+    "elasticore_stream_job_records_total",
+    "Records through every stage of the jobs this leader drives",
+    () =>
+      jobs(
+        views().map((j) => ({
+          key: j.id,
+          attempt: j.attempt,
+          in: j.stages.reduce((n, s) => n + s.recordsIn, 0),
+          out: j.stages.reduce((n, s) => n + s.recordsOut, 0),
+        })),
+      ),
+  );
+  const running = () => views().filter((j) => j.state === "running");
+  metrics.gauge(
+    "elasticore_stream_checkpoint_seconds",
+    "Duration of each running job's last completed checkpoint (on the leader)",
+    () =>
+      running().flatMap((j): Sample[] =>
+        j.lastCheckpoint ? [[{ job: j.id }, j.lastCheckpoint.durationMs / 1000]] : []
+      ),
+  );
+  metrics.gauge(
+    "elasticore_stream_checkpoint_id",
+    "Id of each running job's last completed checkpoint (on the leader)",
+    () => running().map((j): Sample => [{ job: j.id }, j.lastCheckpoint?.id ?? 0]),
+  );
+  scrapedCounter(
+    metrics,
+    "elasticore_stream_restarts_total",
+    "Job restarts after failures (on the leader)",
+    () => [[undefined, views().reduce((n, j) => n + j.restarts, 0)]],
+  );
 }

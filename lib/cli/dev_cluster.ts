@@ -108,7 +108,8 @@ export class DevCluster {
         stdin: "null",
         stdout: "null",
         stderr: "piped",
-        env: { NO_COLOR: "1" },
+        clearEnv: true,
+        env: nodeEnv(),
       }).spawn();
       n.proc.stderr.pipeTo(out.writable).catch(() => {});
     }
@@ -216,6 +217,21 @@ export class DevCluster {
       n.proc = undefined;
     }));
   }
+}
+
+/**
+ * The environment of a node process: ours without `ELASTICORE_*` variables
+ * (a node takes its configuration from its file; unknown `ELASTICORE_*`
+ * variables are errors there), except the debugging switches.
+ */
+function nodeEnv(): Record<string, string> {
+  const keep = new Set(["ELASTICORE_DEBUG", "ELASTICORE_DEBUG_FAULTS"]);
+  const env = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) =>
+      !k.startsWith("ELASTICORE_") || keep.has(k)
+    ),
+  );
+  return { ...env, NO_COLOR: "1" };
 }
 
 const exitedStatus = new WeakMap<Deno.ChildProcess, boolean>();

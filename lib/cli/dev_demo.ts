@@ -10,7 +10,7 @@ import { ElasticoreError } from "../errors.ts";
 import { CsvRecordReader } from "../stream/csv.ts";
 import { app1Spec, app2Spec } from "../stream/apps.ts";
 import { builtinModel, TrafficSignGenerator } from "../stream/gen.ts";
-import { ApiClient } from "./client.ts";
+import type { ApiClient } from "./client.ts";
 
 /** Rows the demo generates. */
 export const DEMO_ROWS = 10_000;

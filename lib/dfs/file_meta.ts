@@ -35,11 +35,13 @@ import {
   type Infer,
   object,
   oneOf,
+  optional,
   safeParse,
   type Schema,
   str,
   uint,
 } from "../../proto/schema.ts";
+import { chainHead, sealed } from "./meta_head.ts";
 import { blockKey, ringIdToHex } from "./ring/id.ts";
 
 /** Longest path, in UTF-16 code units. */
@@ -69,8 +71,9 @@ export const FileMetaSchema = object({
   createdMs: uint,
   modifiedMs: uint,
   appendSeq: uint,
+  head: optional(str(64)),
 });
-/** The metadata record of one file. */
+/** The metadata record of one file; `head` identifies its history (`meta_head.ts`). */
 export type FileMeta = Infer<typeof FileMetaSchema>;
 
 /** Wire schema of an ordered metadata mutation. */
@@ -80,9 +83,10 @@ export const MetaOpSchema = object({
   blocks: array(BlockRefSchema, MAX_FILE_BLOCKS),
   covered: uint,
   nowMs: uint,
+  base: optional(str(64)),
 });
 /**
- * One ordered mutation. `append`: `blocks` are new pieces added at the end. `overwrite`:
+ * One ordered mutation; `base` is the head of the record it applies to. `append`: `blocks` are new pieces added at the end. `overwrite`:
  * `blocks` replace the whole content. `merge`: `blocks` replace the first `covered` blocks.
  */
 export type MetaOp = Infer<typeof MetaOpSchema>;
@@ -219,13 +223,13 @@ export function createMeta(existing: FileMeta | null, input: CreateInput): MetaC
     appendSeq: 0,
   };
   const blocks = refs(base, input.blocks, 1);
-  const record = {
-    ...base,
-    blocks,
-    size: sumSizes(blocks),
-    nextBlockNo: blocks.length,
-  };
+  const record = sealed({ ...base, blocks, size: sumSizes(blocks), nextBlockNo: blocks.length });
   return { record, op: null, obsolete: [] };
+}
+
+/** `op` with the head of `rec` as its base (records without a head give ops without one). */
+function basedOn(rec: FileMeta, op: MetaOp): MetaOp {
+  return rec.head === undefined ? op : { ...op, base: rec.head };
 }
 
 function checkTime(nowMs: number): void {
@@ -248,13 +252,13 @@ export function overwriteMeta(
 ): MetaChange {
   checkContents(contents, rec.blockBytes, true);
   checkTime(nowMs);
-  const op: MetaOp = {
+  const op = basedOn(rec, {
     seq: rec.appendSeq + 1,
     kind: "overwrite",
     blocks: refs(rec, contents, rec.version + 1),
     covered: rec.blocks.length,
     nowMs,
-  };
+  });
   return { record: applyOp(rec, op), op, obsolete: rec.blocks };
 }
 
@@ -270,13 +274,13 @@ export function appendMeta(
   if (pieces.length === 0) throw metaError("dfs_bad_meta", "an append needs at least one piece");
   checkContents(pieces, rec.blockBytes, false);
   checkTime(nowMs);
-  const op: MetaOp = {
+  const op = basedOn(rec, {
     seq: rec.appendSeq + 1,
     kind: "append",
     blocks: refs(rec, pieces, rec.version),
     covered: 0,
     nowMs,
-  };
+  });
   return { record: applyOp(rec, op), op, obsolete: [] };
 }
 
@@ -393,25 +397,33 @@ export function commitMerge(
     if (!SHA_RE.test(checksums[i])) throw metaError("dfs_bad_meta", "checksum must be a SHA-256");
     return { id: t.id, size: t.size, checksum: checksums[i], version: plan.version };
   });
-  const op: MetaOp = {
+  const op = basedOn(rec, {
     seq: rec.appendSeq + 1,
     kind: "merge",
     blocks,
     covered: plan.covered,
     nowMs,
-  };
+  });
   return { record: applyOp(rec, op), op, obsolete: rec.blocks.slice(0, plan.covered) };
 }
 
 /**
- * Applies one ordered op; it must carry the next `appendSeq` (`dfs_meta_order` otherwise) and
- * be consistent with the record (`dfs_bad_meta`). Pure: returns a new record.
+ * Applies one ordered op; it must carry the next `appendSeq` (`dfs_meta_order` otherwise),
+ * apply to this record's history (its `base` is the record's head, else `dfs_meta_conflict`)
+ * and be consistent with the record (`dfs_bad_meta`). Pure: returns a new record.
  */
 export function applyOp(rec: FileMeta, op: MetaOp): FileMeta {
   if (op.seq !== rec.appendSeq + 1) {
     throw metaError(
       "dfs_meta_order",
       `${rec.path}: op ${op.seq} applied out of order (last applied ${rec.appendSeq})`,
+      409,
+    );
+  }
+  if (op.base !== undefined && rec.head !== undefined && op.base !== rec.head) {
+    throw metaError(
+      "dfs_meta_conflict",
+      `${rec.path}: op ${op.seq} applies to another history`,
       409,
     );
   }
@@ -426,7 +438,8 @@ export function applyOp(rec: FileMeta, op: MetaOp): FileMeta {
     }
     next++;
   }
-  const base = { ...rec, appendSeq: op.seq, nextBlockNo: next, modifiedMs: op.nowMs };
+  const head = chainHead(rec.head, op);
+  const base = { ...rec, appendSeq: op.seq, nextBlockNo: next, modifiedMs: op.nowMs, head };
   switch (op.kind) {
     case "append": {
       if (op.blocks.some((b) => b.version !== rec.version) || op.covered !== 0) {

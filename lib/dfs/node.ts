@@ -12,7 +12,8 @@
  *   fails leaves no record and its blocks are deleted.
  * - append: the bytes go to the primary, which orders them (group commit, `node_primary.ts`).
  * - get (whole or a byte range, streamed), stat: the record is read from every live metadata
- *   replica and the newest is used; blocks are read from the nearest good replica.
+ *   replica and the newest is used (if none has it, every other live member is asked before
+ *   the answer is "not found"); blocks are read from the nearest good replica.
  * - ls: every live member lists its local records under the prefix; the asking node keeps
  *   the newest version of each path and drops tombstones.
  * - rm (tombstone, then block deletion) and merge go to the primary.
@@ -40,6 +41,7 @@ import { type DfsMetrics, dfsMetrics, type NodeContext } from "./node_context.ts
 import { isUnreachable, notFound, unavailable, userError } from "./node_errors.ts";
 import { compareRecords, isTombstone, MetaIndex, newest, statOf, summaryOf } from "./node_meta.ts";
 import { MAX_APPEND_BYTES, newFileId, Primary } from "./node_primary.ts";
+import { findElsewhere } from "./node_meta_sync.ts";
 import { Repairer, type RepairStats } from "./node_repair.ts";
 import { serveDfs } from "./node_serve.ts";
 import { RingLocator } from "./node_ring.ts";
@@ -226,7 +228,9 @@ export class DfsNode implements NodeContext {
     try {
       await this.store.putMeta(rec.path, rec);
     } catch (e) {
-      if (e instanceof ElasticoreError && e.code === "dfs_stale_version") return false;
+      // Refused: the stored record is newer, or another record with the same order.
+      const code = e instanceof ElasticoreError ? e.code : "";
+      if (code === "dfs_stale_version" || code === "dfs_meta_conflict") return false;
       throw e;
     }
     const cur = this.metas.get(rec.path);
@@ -296,7 +300,14 @@ export class DfsNode implements NodeContext {
       }
     }));
     if (answered === 0) throw unavailable(`no metadata replica of ${path} answered`);
-    return newest(recs);
+    const best = newest(recs);
+    if (best) return best;
+    // None of the owners has it: before answering "does not exist", ask every other live
+    // member (previous owners after a heal) and let repair move what is found.
+    const others = this.ring.liveMembers().filter((m) => !cands.includes(m));
+    const found = await findElsewhere(this, path, others, cands);
+    if (found) this.#repair.schedule();
+    return found;
   }
 
   async #live(path: string): Promise<FileMeta> {
@@ -343,6 +354,7 @@ export class DfsNode implements NodeContext {
       const contents: BlockContent[] = [];
       const written: string[] = [];
       const inflight: Promise<unknown>[] = [];
+      let committing = false;
       try {
         for await (const block of blocksOf(body, this.blockBytes)) {
           const id = blockIdFor(p, fileId, contents.length);
@@ -364,6 +376,7 @@ export class DfsNode implements NodeContext {
           overwrite: opts.overwrite ?? false,
           nowMs: opts.nowMs ?? Date.now(),
         };
+        committing = true;
         return await this.#toPrimary(
           p,
           () => this.#primary.commit(req),
@@ -371,7 +384,10 @@ export class DfsNode implements NodeContext {
         );
       } catch (e) {
         await Promise.allSettled(inflight);
-        this.#blocks.delete(written).catch(() => {});
+        // A commit that failed part-way may have reached some metadata replicas: keep the
+        // blocks then, unless the primary refused it outright.
+        const refused = e instanceof ElasticoreError && e.code === "fs_exists";
+        if (!committing || refused) this.#blocks.delete(written).catch(() => {});
         throw e;
       }
     });

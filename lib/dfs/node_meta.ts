@@ -11,6 +11,7 @@
  */
 import type { MetaSummary } from "../../proto/dfs.ts";
 import { type FileMeta, type FileStat, statMeta } from "./file_meta.ts";
+import { sealed } from "./meta_head.ts";
 import { inOpenClosed, metadataKey, type RingId } from "./ring/id.ts";
 
 /** True if `rec` is a tombstone (a removed file). */
@@ -20,7 +21,7 @@ export function isTombstone(rec: FileMeta): boolean {
 
 /** The tombstone that removes `rec`. */
 export function tombstoneOf(rec: FileMeta, nowMs: number): FileMeta {
-  return {
+  return sealed({
     path: rec.path,
     fileId: "",
     size: 0,
@@ -31,7 +32,7 @@ export function tombstoneOf(rec: FileMeta, nowMs: number): FileMeta {
     createdMs: rec.createdMs,
     modifiedMs: Math.max(nowMs, rec.modifiedMs),
     appendSeq: 0,
-  };
+  });
 }
 
 /** Orders two records of one path: by version, then by `appendSeq` (positive if a is newer). */
@@ -42,12 +43,20 @@ export function compareRecords(
   return a.version !== b.version ? a.version - b.version : a.appendSeq - b.appendSeq;
 }
 
-/** The newest of some records (null if none). */
-export function newest<T extends { version: number; appendSeq: number }>(
+/**
+ * The newest of some records (null if none). Records of equal `(version, appendSeq)` but
+ * different histories (conflicting primaries) are ordered by their `head`, so every node picks
+ * the same one whatever order it sees them in.
+ */
+export function newest<T extends { version: number; appendSeq: number; head?: string }>(
   recs: Iterable<T | null | undefined>,
 ): T | null {
   let best: T | null = null;
-  for (const r of recs) if (r && (best === null || compareRecords(r, best) > 0)) best = r;
+  for (const r of recs) {
+    if (!r) continue;
+    const c = best === null ? 1 : compareRecords(r, best);
+    if (c > 0 || (c === 0 && (r.head ?? "") > (best!.head ?? ""))) best = r;
+  }
   return best;
 }
 

@@ -11,8 +11,17 @@
  * acknowledged once its batch is on RF replicas. Concurrent appenders on any node are thus
  * ordered by the primary, and each append is contiguous in the file.
  *
- * The primary's view of a record is reconciled with the other replicas the first time it
- * touches the path after a ring change (it may have just become primary), taking the newest.
+ * Fencing and conflicts (see `node_meta_sync.ts` and `meta_head.ts`): the primary never
+ * trusts a record it did not just read. It reloads the authoritative record from the replicas
+ * (all RF plus the fall-back successors) when it starts acting for a path, after a ring
+ * change, after its cached record sat unused for {@link KNOWN_TTL_MS}, and after any failed
+ * write. Every op names the history head it applies to, and a replica counts towards
+ * W = RF only if it applied exactly that op under that number; a replica holding another op
+ * under that number (a second primary during churn, or this primary's stale cache) refuses
+ * with a conflict. The failed batch is then never acknowledged: if no replica took it, its
+ * appends are re-planned on the reloaded record (up to {@link MAX_REBASES} times); otherwise
+ * the appenders get a retryable `dfs_unavailable`. The blocks of a failed batch are deleted
+ * only if no replica's record references them (block ids of two histories can coincide).
  *
  * @module
  */
@@ -31,8 +40,17 @@ import {
 } from "./file_meta.ts";
 import type { BlockIo } from "./node_blocks.ts";
 import type { NodeContext } from "./node_context.ts";
-import { exists, isUnreachable, notFound, unavailable } from "./node_errors.ts";
-import { compareRecords, isTombstone, newest, tombstoneOf } from "./node_meta.ts";
+import { exists, notFound, unavailable } from "./node_errors.ts";
+import { isTombstone, tombstoneOf } from "./node_meta.ts";
+import {
+  isConflict,
+  readRecords,
+  reloadRecord,
+  replicateOp,
+  replicateRecord,
+  ReplicationError,
+} from "./node_meta_sync.ts";
+import { sealed } from "./meta_head.ts";
 import { metadataKey } from "./ring/id.ts";
 import { sha256Hex } from "./store/checksum.ts";
 import { KeyedMutex } from "./store/keyed_mutex.ts";
@@ -45,6 +63,10 @@ export const MAX_APPEND_BYTES = 64 * 1024 * 1024;
 const APPEND_PIPELINE = 2;
 /** Batches started per hold of the path lock, so that other operations get their turn. */
 const BATCHES_PER_HOLD = 64;
+/** A cached record unused for this long is read from the replicas again. */
+export const KNOWN_TTL_MS = 5000;
+/** Times an append is re-planned after a conflict that no replica took. */
+export const MAX_REBASES = 3;
 
 interface AppendPlan {
   /** The record after the batch. */
@@ -81,11 +103,20 @@ export function newFileId(): string {
   return crypto.randomUUID().replaceAll("-", "");
 }
 
+/** A failed batch: its cause, and whether a replica may hold its change. */
+class BatchFailure extends Error {
+  constructor(override readonly cause: unknown, readonly maybeStored: boolean) {
+    super(String(cause));
+  }
+}
+
 interface QueuedAppend {
   bytes: Uint8Array;
   nowMs: number;
   resolve(stat: FileStat): void;
   reject(e: unknown): void;
+  /** Times it was re-planned after a conflict. */
+  rebases: number;
 }
 
 interface AppendQueue {
@@ -99,8 +130,8 @@ export class Primary {
   readonly #blocks: BlockIo;
   readonly #locks = new KeyedMutex();
   readonly #queues = new Map<string, AppendQueue>();
-  /** Records reconciled since the last ring change (the primary's ordering state). */
-  readonly #known = new Map<string, FileMeta | null>();
+  /** Records reloaded since the last ring change (the primary's ordering state), and when. */
+  readonly #known = new Map<string, { rec: FileMeta | null; at: number }>();
 
   /** Creates the primary role of node `ctx`. */
   constructor(ctx: NodeContext, blocks: BlockIo) {
@@ -123,71 +154,37 @@ export class Primary {
     return cands;
   }
 
-  /** The newest record of `path` on this node and its replicas. */
+  /** The authoritative record of `path`: cached, or reloaded from the replicas. */
   async #base(path: string, cands: string[]): Promise<FileMeta | null> {
     const ctx = this.#ctx;
-    if (this.#known.has(path)) return this.#known.get(path)!;
-    const local = await ctx.localMeta(path);
-    const others = await Promise.all(
-      cands.slice(0, ctx.rf).filter((p) => p !== ctx.self).map((p) =>
-        ctx.call<{ record: FileMeta | null }>(p, "dfs.meta_get", { path })
-          .then((r) => r.record, () => null)
-      ),
-    );
-    const best = newest([local, ...others]);
-    if (best && (!local || compareRecords(best, local) > 0) && cands.includes(ctx.self)) {
-      await ctx.storeMeta(best);
+    const now = Date.now();
+    const hit = this.#known.get(path);
+    if (hit && now - hit.at < KNOWN_TTL_MS) {
+      hit.at = now;
+      return hit.rec;
     }
-    if (cands.slice(0, ctx.rf).includes(ctx.self)) this.#known.set(path, best);
+    this.#known.delete(path);
+    const best = await reloadRecord(ctx, path, cands);
+    if (cands.slice(0, ctx.rf).includes(ctx.self)) this.#known.set(path, { rec: best, at: now });
     return best;
   }
 
-  /** Runs `fn` on RF live replicas from `cands` (W = RF with fall-back). */
-  async #toReplicas(cands: string[], what: string, fn: (peer: string) => Promise<void>) {
-    const ctx = this.#ctx;
-    const started = performance.now();
-    let next = 0;
-    let done = 0;
-    const worker = async () => {
-      while (next < cands.length) {
-        const peer = cands[next++];
-        try {
-          await fn(peer);
-          done++;
-          return;
-        } catch (e) {
-          if (!isUnreachable(e)) throw e;
-          ctx.suspect(peer);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: ctx.rf }, worker));
-    if (done < ctx.rf) throw unavailable(`${what} reached ${done} of ${ctx.rf} replicas`);
-    ctx.metrics.metaReplicationSeconds.observe((performance.now() - started) / 1000);
+  #remember(rec: FileMeta, cands: string[]): void {
+    if (cands.slice(0, this.#ctx.rf).includes(this.#ctx.self)) {
+      this.#known.set(rec.path, { rec, at: Date.now() });
+    }
   }
 
   async #replicateRecord(rec: FileMeta, cands: string[]): Promise<void> {
-    const ctx = this.#ctx;
     this.#known.delete(rec.path);
-    await this.#toReplicas(cands, `metadata of ${rec.path}`, async (peer) => {
-      if (peer === ctx.self) await ctx.storeMeta(rec);
-      else await ctx.call(peer, "dfs.meta_put", { record: rec });
-    });
-    if (cands.slice(0, ctx.rf).includes(ctx.self)) this.#known.set(rec.path, rec);
+    await replicateRecord(this.#ctx, rec, cands);
+    this.#remember(rec, cands);
   }
 
   async #replicateOp(rec: FileMeta, op: MetaOp, cands: string[]): Promise<void> {
-    const ctx = this.#ctx;
     this.#known.delete(rec.path);
-    await this.#toReplicas(cands, `op ${op.seq} of ${rec.path}`, async (peer) => {
-      if (peer === ctx.self) {
-        await ctx.storeMeta(rec);
-        return;
-      }
-      const r = await ctx.call<{ need: boolean }>(peer, "dfs.meta_op", { path: rec.path, op });
-      if (r.need) await ctx.call(peer, "dfs.meta_put", { record: rec });
-    });
-    if (cands.slice(0, ctx.rf).includes(ctx.self)) this.#known.set(rec.path, rec);
+    await replicateOp(this.#ctx, rec, op, cands);
+    this.#remember(rec, cands);
   }
 
   /** Commits a put whose blocks are stored: creates or (if allowed) replaces the record. */
@@ -205,11 +202,14 @@ export class Primary {
         blocks: req.blocks,
         nowMs: req.nowMs,
       });
-      if (base) record.version = base.version + 1;
-      if (live) record.createdMs = live.createdMs;
-      await this.#replicateRecord(record, cands);
+      const rec = sealed({
+        ...record,
+        version: base ? base.version + 1 : record.version,
+        createdMs: live ? live.createdMs : record.createdMs,
+      });
+      await this.#replicateRecord(rec, cands);
       if (live) this.#dropLater(live.blocks.map((b) => b.id));
-      return statMeta(record);
+      return statMeta(rec);
     });
   }
 
@@ -225,7 +225,7 @@ export class Primary {
     let q = this.#queues.get(path);
     if (!q) this.#queues.set(path, q = { items: [], running: false });
     const { promise, resolve, reject } = Promise.withResolvers<FileStat>();
-    q.items.push({ bytes, nowMs, resolve, reject });
+    q.items.push({ bytes, nowMs, resolve, reject, rebases: 0 });
     if (!q.running) this.#pump(path, q);
     return promise;
   }
@@ -270,6 +270,9 @@ export class Primary {
     let rec: FileMeta | null = base && !isTombstone(base) ? base : null;
     let prev: Promise<unknown> = Promise.resolve();
     let broken = false;
+    let conflicted = false;
+    /** Failed batches no replica took, by start order: re-planned if a conflict caused it. */
+    const untouched: { n: number; batch: QueuedAppend[]; error: unknown }[] = [];
     let started = 0;
     const inflight = new Set<Promise<void>>();
     // At most one batch writes its blocks at a time: the next batch is taken when they are
@@ -293,7 +296,7 @@ export class Primary {
               blocks: [],
               nowMs,
             }).record;
-            if (base) rec.version = base.version + 1;
+            if (base) rec = sealed({ ...rec, version: base.version + 1 });
             created = true;
           }
           plan = planAppend(rec, batch, nowMs);
@@ -309,11 +312,15 @@ export class Primary {
         });
         blockStage = thisStage;
         prev = p;
+        const n = started;
         const tracked: Promise<void> = p.then(
           (stat) => batch.forEach((a) => a.resolve(stat)),
           (e) => {
             broken = true;
-            batch.forEach((a) => a.reject(e));
+            const f = e instanceof BatchFailure ? e : new BatchFailure(e, true);
+            if (isConflict(f.cause)) conflicted = true;
+            if (f.maybeStored) batch.forEach((a) => a.reject(f.cause));
+            else untouched.push({ n, batch, error: f.cause });
           },
         ).finally(() => inflight.delete(tracked));
         inflight.add(tracked);
@@ -322,7 +329,20 @@ export class Primary {
       if (inflight.size === 0) break;
       await Promise.race(blockStage ? [...inflight, blockStage] : inflight);
     }
-    if (broken) this.#known.delete(path);
+    if (!broken) return;
+    this.#known.delete(path); // the next window reloads the record from the replicas
+    // A conflict means the base was not the authoritative record: appends no replica took
+    // are planned again on the reloaded one, in their order, ahead of the newer ones.
+    const again: QueuedAppend[] = [];
+    for (const u of untouched.sort((a, b) => a.n - b.n)) {
+      for (const a of u.batch) {
+        if (conflicted && a.rebases < MAX_REBASES) {
+          a.rebases++;
+          again.push(a);
+        } else a.reject(u.error);
+      }
+    }
+    q.items.unshift(...again);
   }
 
   async #commitBatch(
@@ -333,6 +353,8 @@ export class Primary {
     blocksDone: () => void,
   ): Promise<FileStat> {
     const blocks = plan.op?.blocks ?? [];
+    let replicating = false;
+    const path = plan.record.path;
     try {
       await Promise.all(
         blocks.map((b, i) =>
@@ -345,13 +367,30 @@ export class Primary {
         ),
       ).finally(blocksDone);
       await prev; // the batch before must be committed first (and must have succeeded)
+      replicating = true;
       if (created) await this.#replicateRecord(plan.record, cands);
       else if (plan.op) await this.#replicateOp(plan.record, plan.op, cands);
       return statMeta(plan.record);
     } catch (e) {
-      this.#dropLater(blocks.map((b) => b.id));
-      throw e;
+      // A replica that took the change references these blocks (the append's outcome is
+      // unknown, and later appends build on it): keep them then.
+      const stored = replicating && !(e instanceof ReplicationError && e.reached === 0);
+      if (!stored) this.#dropUnreferenced(path, blocks.map((b) => b.id), cands);
+      throw new BatchFailure(e instanceof BatchFailure ? e.cause : e, stored);
     }
+  }
+
+  /**
+   * Deletes blocks of a failed change in the background, unless a replica's record references
+   * them: a primary working from a stale record numbers its blocks like the ones another
+   * primary already committed (same ids, and the same content is accepted as the same block).
+   */
+  #dropUnreferenced(path: string, ids: string[], cands: string[]): void {
+    if (ids.length === 0) return;
+    readRecords(this.#ctx, path, cands).then(({ all }) => {
+      const used = new Set(all.flatMap((r) => r.blocks.map((b) => b.id)));
+      this.#dropLater(ids.filter((id) => !used.has(id)));
+    }, () => {});
   }
 
   /** Removes `path`: a tombstone on RF replicas, then the blocks are deleted. */
@@ -376,6 +415,7 @@ export class Primary {
       const plan = planMerge(base);
       if (plan === null) return statMeta(base);
       const written: string[] = [];
+      let replicating = false;
       try {
         const checksums: string[] = [];
         for (const t of plan.targets) {
@@ -396,11 +436,14 @@ export class Primary {
           checksums.push(sha);
         }
         const change = commitMerge(base, plan, checksums, Math.max(nowMs, base.modifiedMs));
+        replicating = true;
         await this.#replicateOp(change.record, change.op!, cands);
         this.#dropLater(change.obsolete.map((b) => b.id));
         return statMeta(change.record);
       } catch (e) {
-        this.#dropLater(written);
+        // Unless a replica may reference them (then they are kept).
+        const stored = replicating && !(e instanceof ReplicationError && e.reached === 0);
+        if (!stored) this.#dropUnreferenced(path, written, cands);
         throw e;
       }
     });

@@ -87,7 +87,12 @@ export function serveDfs(ctx: NodeContext, primary: Primary): void {
       let res;
       try {
         res = applier.deliver(op);
-      } catch {
+      } catch (e) {
+        // A different op under a number this replica already passed: the primary works from
+        // another (or a stale) history and must reload the record; it must not count this
+        // replica. A replica behind the op on another history gets the primary's newer record.
+        const conflict = e instanceof ElasticoreError && e.code === "dfs_meta_conflict";
+        if (conflict && op.seq <= rec.appendSeq) throw e;
         return { applied: false, need: true, appendSeq: rec.appendSeq };
       }
       if (res.status === "duplicate") {

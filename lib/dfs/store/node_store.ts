@@ -14,6 +14,7 @@
  */
 import type { Counter, Histogram, MetricsRegistry } from "../../metrics.ts";
 import { decodeMeta, encodeMeta, type FileMeta } from "../file_meta.ts";
+import { recordIdentity } from "../meta_head.ts";
 import { metadataKey, ringIdToHex } from "../ring/id.ts";
 import { buildDigest, type DigestOptions, type RangeDigest } from "./digest.ts";
 import {
@@ -24,6 +25,7 @@ import {
   staleVersion,
 } from "./errors.ts";
 import { KeyedMutex } from "./keyed_mutex.ts";
+import { ElasticoreError } from "../../errors.ts";
 import {
   type ByteRange,
   KvBlockStore,
@@ -99,6 +101,10 @@ function sliceRange(bytes: Uint8Array, id: string, range?: ByteRange): Uint8Arra
   return copy(bytes.subarray(offset, end));
 }
 
+function orderOf(rec: FileMeta | null): { version: number; appendSeq: number; id: string } | null {
+  return rec && { version: rec.version, appendSeq: rec.appendSeq, id: recordIdentity(rec) };
+}
+
 /** Blocks and metadata records of one node, with the memory tier and read cache in front. */
 export class NodeStore {
   readonly #kv: Deno.Kv;
@@ -106,7 +112,7 @@ export class NodeStore {
   readonly #metas: KvBlockStore;
   readonly #index = new Map<string, StoredBlockInfo>();
   readonly #metaSizes = new Map<string, number>();
-  readonly #metaOrder = new Map<string, { version: number; appendSeq: number }>();
+  readonly #metaOrder = new Map<string, { version: number; appendSeq: number; id: string }>();
   readonly #cache: LruCache;
   readonly #tier: MemoryTier;
   readonly #metaLocks = new KeyedMutex();
@@ -298,7 +304,10 @@ export class NodeStore {
 
   /**
    * Stores the metadata record of `path`. A record older than the stored one (by version,
-   * then `appendSeq`) is refused with `dfs_stale_version`; an equal one is rewritten.
+   * then `appendSeq`) is refused with `dfs_stale_version`; an equal one is rewritten if it is
+   * the same record (same history head, `meta_head.ts`) and refused with `dfs_meta_conflict`
+   * if it is a different one: two primaries ordered different ops under one number, and
+   * neither may silently replace the other.
    */
   putMeta(path: string, rec: FileMeta): Promise<void> {
     if (rec.path !== path) throw badRequest(`record path ${rec.path} does not match ${path}`);
@@ -308,7 +317,7 @@ export class NodeStore {
       const head = await this.#metas.head(path);
       if (head) {
         // The order of the stored record is remembered after the first read or write.
-        const stored = this.#metaOrder.get(path) ?? await this.getMeta(path);
+        const stored = this.#metaOrder.get(path) ?? orderOf(await this.getMeta(path));
         if (
           stored &&
           (stored.version > rec.version ||
@@ -318,6 +327,17 @@ export class NodeStore {
             `metadata of ${path}`,
             rec.version,
             stored.version,
+          );
+        }
+        if (
+          stored && stored.version === rec.version && stored.appendSeq === rec.appendSeq &&
+          stored.id !== recordIdentity(rec)
+        ) {
+          throw new ElasticoreError(
+            "dfs_meta_conflict",
+            `metadata of ${path}: another record is stored at version ${rec.version}, ` +
+              `seq ${rec.appendSeq}`,
+            { status: 409 },
           );
         }
       }
@@ -331,7 +351,7 @@ export class NodeStore {
       );
       this.#used += info.size - replaced;
       this.#metaSizes.set(path, info.size);
-      this.#metaOrder.set(path, { version: rec.version, appendSeq: rec.appendSeq });
+      this.#metaOrder.set(path, orderOf(rec)!);
     });
   }
 

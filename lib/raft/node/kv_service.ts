@@ -148,7 +148,8 @@ export class KvService {
       voters: s.conf.voters,
       learners: s.conf.learners,
       progress: Object.fromEntries(
-        Object.entries(s.progress).map((
+        // The leader's own entry is not a follower's progress.
+        Object.entries(s.progress).filter(([id]) => id !== s.id).map((
           [id, p],
         ) => [id, { match: p.match, next: p.next, state: p.state, learner: p.learner }]),
       ),

@@ -16,6 +16,12 @@
  * the payload appended. Then the record moves to `n`. Staged files are
  * NDJSON; CSV output is formatted here (header on the first commit).
  *
+ * Because a commit is idempotent, a transient refusal of the file system (a
+ * DFS node that has not joined the ring yet after a restart, too few live
+ * replicas, a primary that reloaded after a conflict: `dfs_unavailable`,
+ * HTTP 503) is retried with backoff ({@link retryTransient}) instead of
+ * failing the job.
+ *
  * @module
  */
 import { ElasticoreError } from "../../errors.ts";
@@ -163,6 +169,46 @@ export async function commitManifest(
     cur?.version ?? 0,
   );
   return payload.length;
+}
+
+/** Codes of transient file-system refusals: the same request may succeed later. */
+const TRANSIENT_CODES = new Set(["dfs_unavailable", "dfs_overloaded", "dfs_meta_conflict"]);
+
+/** True if `e` is a transient file-system refusal worth retrying (see the module doc). */
+export function isTransientFsError(e: unknown): boolean {
+  if (e instanceof ElasticoreError) return TRANSIENT_CODES.has(e.code) || e.status === 503;
+  const msg = e instanceof Error ? e.message : String(e);
+  return /not joined the ring|dfs_unavailable/.test(msg);
+}
+
+/** Backoff of {@link retryTransient}. */
+export interface RetryOptions {
+  /** First delay in ms (default 200); it doubles up to `maxDelayMs`. */
+  firstDelayMs?: number;
+  /** Longest delay in ms (default 5000). */
+  maxDelayMs?: number;
+  /** Gives up (rethrows) once this many ms have passed (default 120000). */
+  budgetMs?: number;
+  /** Stops retrying (rethrows) when it returns true, e.g. the job was stopped. */
+  stopped?: () => boolean;
+}
+
+/** Runs `fn`, retrying transient file-system refusals with exponential backoff. */
+export async function retryTransient<T>(fn: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
+  const started = Date.now();
+  let delay = o.firstDelayMs ?? 200;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      const spent = Date.now() - started;
+      if (!isTransientFsError(e) || o.stopped?.() || spent + delay > (o.budgetMs ?? 120_000)) {
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, o.maxDelayMs ?? 5000);
+    }
+  }
 }
 
 /** Orders task ids by stage, then index (`s1.2` < `s1.10`). */

@@ -5,7 +5,9 @@
  * failure restarts every task of the job from the last completed
  * checkpoint with a new attempt number (tasks of dead workers move to live
  * ones). When every task reported the end of its input, the final output is
- * committed the same way and the job is finished.
+ * committed the same way and the job is finished. A rebalance (a worker
+ * joined) restarts the same way right after the next completed checkpoint,
+ * with a balanced placement; it is not counted as a restart.
  *
  * @module
  */
@@ -13,7 +15,13 @@ import type { Logger } from "@logtape/logtape";
 import type { Rpc } from "../../transport/mod.ts";
 import { CheckpointCoordinator, type CoordinatorEffect } from "../checkpoint/coordinator.ts";
 import type { JobSpec } from "../spec.ts";
-import { commitManifest, type JobRecord, type Manifest, metaKeys } from "./commit.ts";
+import {
+  commitManifest,
+  type JobRecord,
+  type Manifest,
+  metaKeys,
+  retryTransient,
+} from "./commit.ts";
 import type { WorkerInfo } from "./directory.ts";
 import type { StreamFs } from "./fs.ts";
 import { buildGraph, jobPaths, outputPath, type TaskGraph } from "./graph.ts";
@@ -28,6 +36,8 @@ import type {
 import { isCasMismatch, type MetaStore } from "./meta.ts";
 import { FINAL_CHECKPOINT } from "./task.ts";
 import { type JobView, placeTasks, type StageView } from "./views.ts";
+
+type Assignment = Readonly<Record<string, string>>;
 
 /** What a driver needs from its job manager. */
 export interface DriverDeps {
@@ -45,6 +55,8 @@ export interface DriverDeps {
   load(except: string): Map<string, number>;
   /** A deploy to `worker` failed: it is probably dead. */
   suspect(worker: string): void;
+  /** The part of an assignment that stays when it is balanced over `workers`. */
+  balance(assignment: Assignment, workers: readonly WorkerInfo[]): Record<string, string>;
   /** Records per batch. */
   batchSize: number;
   /** Credit window per channel, in records. */
@@ -70,6 +82,7 @@ export class JobDriver {
   #stopped = false;
   #restarting = false;
   #restartAgain = false;
+  #rebalance: "pending" | "now" | undefined;
   #commits: Promise<void> = Promise.resolve();
   #acks = new Map<number, Record<string, StagedFile[]>>();
   #triggered = new Map<number, number>();
@@ -122,7 +135,20 @@ export class JobDriver {
     const m = (await deps.meta.get<Manifest>(metaKeys.manifest(record.id)))?.value;
     const d = new JobDriver(deps, record, version, m);
     if (m?.final) d.#commits = d.#commits.then(() => d.#complete(m));
-    else d.#restart();
+    else {
+      // The previous manager may have died between storing the manifest and committing its
+      // output; the restored sinks no longer list those staged files, so commit them now
+      // (idempotent) before the tasks restart from this manifest.
+      if (m) {
+        const commit = () =>
+          retryTransient(() => commitManifest(deps.fs, deps.meta, record.id, record.spec, m), {
+            stopped: () => d.#stopped,
+          });
+        const fail = (e: unknown) => d.#fail(`commit of checkpoint ${m.id} failed: ${String(e)}`);
+        d.#commits = d.#commits.then(commit).then(() => {}, fail);
+      }
+      d.#restart();
+    }
     return d;
   }
 
@@ -209,9 +235,10 @@ export class JobDriver {
         return;
       }
       const live = this.#deps.workers();
+      const rebalancing = this.#rebalance === "now";
       const assignment = placeTasks(
         this.graph.tasks,
-        r.assignment,
+        rebalancing ? this.#deps.balance(r.assignment, live) : r.assignment,
         live,
         this.#deps.load(r.id),
       );
@@ -227,9 +254,10 @@ export class JobDriver {
         state: "running",
         attempt: r.attempt + 1,
         assignment,
-        restarts: r.attempt > 0 ? r.restarts + 1 : 0,
+        restarts: r.attempt > 0 && !rebalancing ? r.restarts + 1 : r.restarts,
       };
       if (!await this.#persist(next)) return;
+      if (rebalancing) this.#rebalance = undefined;
       const workers = this.#workersOf();
       this.#notify(oldWorkers.filter((w) => !workers.includes(w)), "stream.cancel", { job: r.id });
       this.#acks.clear();
@@ -355,12 +383,24 @@ export class JobDriver {
     await this.#deps.meta.put(metaKeys.manifest(r.id), m);
     this.#manifest = m;
     if (!m.final) this.#lastCheckpoint = { id: m.id, at: m.at, durationMs: m.durationMs };
-    await commitManifest(this.#deps.fs, this.#deps.meta, r.id, r.spec, m);
+    // Idempotent: a transient DFS refusal (e.g. a node not yet back in the ring) is retried.
+    await retryTransient(() => commitManifest(this.#deps.fs, this.#deps.meta, r.id, r.spec, m), {
+      stopped: () => this.#stopped,
+    });
     this.#notify(this.#workersOf(this.graph.sinks), "stream.commit", {
       job: r.id,
       checkpointId: m.id,
     });
     this.#deps.changed();
+    if (this.#rebalance === "pending" && !m.final && this.#done.size === 0) {
+      this.#rebalance = "now";
+      this.taskFailed(this.graph.tasks[0], "rebalancing onto a new worker");
+    }
+  }
+
+  /** Restarts from the next completed checkpoint with a balanced placement. */
+  rebalance(): void {
+    if (!this.ended && !this.#stopped) this.#rebalance ??= "pending";
   }
 
   /** A task acknowledged a checkpoint. */

@@ -5,7 +5,9 @@
  * dead and its jobs restart elsewhere) and collects task progress from the
  * ping replies. When this node becomes leader it reloads every job from the
  * metadata store and resumes the unfinished ones from their last completed
- * checkpoint; when it stops leading it lets go of them.
+ * checkpoint; when it stops leading it lets go of them. When a worker joins,
+ * running jobs whose tasks it would even out restart from their next
+ * completed checkpoint with a balanced placement ({@link balancedKeep}).
  *
  * @module
  */
@@ -89,7 +91,10 @@ export class JobManager {
   start(): void {
     this.#unsubscribe = this.#o.directory.onChange((e) => {
       if (e.type === "dead") this.#workerDead(e.worker.id);
-      else this.#dead.delete(e.worker.id);
+      else {
+        this.#dead.delete(e.worker.id);
+        this.#workerJoined(e.worker.id);
+      }
     });
     this.#timers.push(setInterval(() => this.#checkLeader(), 200));
     this.#timers.push(setInterval(() => this.#heartbeat(), this.#o.heartbeatMs ?? 300));
@@ -156,6 +161,7 @@ export class JobManager {
         return m;
       },
       suspect: (w) => this.#miss(w, 2),
+      balance: balancedKeep,
       batchSize: o.batchSize ?? 1024,
       creditWindow: o.creditWindow ?? 8192,
       tickMs: o.tickMs ?? 50,
@@ -198,6 +204,21 @@ export class JobManager {
     this.#dead.add(worker);
     this.#o.logger?.warn("worker {w} is dead", { w: worker });
     for (const d of this.#drivers.values()) d.workerDead(worker);
+  }
+
+  #workerJoined(worker: string): void {
+    if (!this.leading) return;
+    const live = this.#liveWorkers();
+    for (const d of this.#drivers.values()) {
+      if (d.ended || Object.values(d.record.assignment).includes(worker)) continue;
+      const keep = balancedKeep(d.record.assignment, live);
+      if (Object.keys(keep).length === Object.keys(d.record.assignment).length) continue;
+      this.#o.logger?.info("job {id}: worker {w} joined; rebalancing at the next checkpoint", {
+        id: d.record.id,
+        w: worker,
+      });
+      d.rebalance();
+    }
   }
 
   /** Submits a validated spec; resolves with the new job. */
@@ -268,4 +289,36 @@ export class JobManager {
     for (const d of this.#drivers.values()) d.stop();
     this.#drivers.clear();
   }
+}
+
+/**
+ * The part of `assignment` that stays put when its tasks are spread evenly
+ * over `workers`: every worker keeps at most its fair share (⌊tasks/workers⌋,
+ * one more for the `tasks mod workers` busiest), tasks on workers not in
+ * the list are dropped. The tasks left out go to the least loaded workers
+ * (`placeTasks`), so the fewest tasks move.
+ */
+export function balancedKeep(
+  assignment: Readonly<Record<string, string>>,
+  workers: readonly WorkerInfo[],
+): Record<string, string> {
+  const tasks = Object.keys(assignment).sort();
+  const byWorker = new Map<string, string[]>(workers.map((w) => [w.id, []]));
+  for (const t of tasks) byWorker.get(assignment[t])?.push(t);
+  if (byWorker.size === 0) return {};
+  const floor = Math.floor(tasks.length / byWorker.size);
+  let extra = tasks.length % byWorker.size;
+  const keep: Record<string, string> = {};
+  const busiestFirst = [...byWorker].sort((a, b) =>
+    b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1)
+  );
+  for (const [w, ts] of busiestFirst) {
+    let share = floor;
+    if (extra > 0 && ts.length > floor) {
+      share++;
+      extra--;
+    }
+    for (const t of ts.slice(0, share)) keep[t] = w;
+  }
+  return keep;
 }

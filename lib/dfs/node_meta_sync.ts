@@ -1,0 +1,225 @@
+/**
+ * How a metadata primary reads and writes a file's record on its replicas, with conflicts
+ * made visible instead of silently absorbed.
+ *
+ * - {@link reloadRecord}: the authoritative record, read from every candidate replica (the RF
+ *   replicas and the fall-back successors) and the local store: the newest by
+ *   `(version, appendSeq)`, then the one held by the most replicas, then the highest history
+ *   head (`meta_head.ts`), so every primary resolves a split the same way.
+ * - {@link replicateRecord} / {@link replicateOp}: W = RF. A replica counts only when it stored
+ *   exactly this record, or applied exactly this op at this number (a verified duplicate
+ *   included). A replica that refuses because it holds a newer record, or a different record
+ *   or op under the same number, is a conflict: the write fails with a retryable
+ *   `dfs_unavailable` carrying {@link ReplicationError.conflict}, and the primary must reload.
+ *   The error also says how many replicas took the write once every attempt settled, so the
+ *   primary knows whether the change may exist anywhere.
+ *
+ * @module
+ */
+import { ElasticoreError } from "../errors.ts";
+import type { FileMeta, MetaOp } from "./file_meta.ts";
+import type { NodeContext } from "./node_context.ts";
+import { codeOf, isUnreachable } from "./node_errors.ts";
+import { recordIdentity } from "./meta_head.ts";
+import { compareRecords, newest } from "./node_meta.ts";
+
+/** A replicated write that did not reach RF replicas. */
+export class ReplicationError extends ElasticoreError {
+  /** Replicas that took the write (final: every attempt had settled). */
+  readonly reached: number;
+  /** True if a replica refused because it holds a conflicting or newer record. */
+  readonly conflict: boolean;
+
+  /** Creates the error. */
+  constructor(message: string, reached: number, conflict: boolean) {
+    super("dfs_unavailable", message, {
+      hint: conflict
+        ? "another primary changed the file meanwhile; the record was reloaded, retry"
+        : "the cluster has too few live nodes for the replication factor; retry later",
+      status: 503,
+    });
+    this.reached = reached;
+    this.conflict = conflict;
+  }
+}
+
+/** A replica refused the write: it holds a newer record or another one under this number. */
+class Refused extends Error {}
+
+/** True if `e` is (or was caused by) a replica's conflict refusal. */
+export function isConflict(e: unknown): boolean {
+  return (e instanceof ReplicationError && e.conflict) || e instanceof Refused ||
+    codeOf(e) === "dfs_meta_conflict";
+}
+
+/** The records of `path` held by this node and the reachable `cands`. */
+export async function readRecords(
+  ctx: NodeContext,
+  path: string,
+  cands: readonly string[],
+): Promise<{ local: FileMeta | null; all: FileMeta[] }> {
+  const local = await ctx.localMeta(path);
+  const others = await Promise.all(
+    cands.filter((p) => p !== ctx.self).map((p) =>
+      // Short deadline: a paused replica must not stall the path; the replication checks
+      // catch whatever a missing answer hid.
+      ctx.call<{ record: FileMeta | null }>(p, "dfs.meta_get", { path }, { deadlineMs: 3000 })
+        .then((r) => r.record, (e) => {
+          if (isUnreachable(e)) ctx.suspect(p);
+          return null;
+        })
+    ),
+  );
+  return { local, all: [local, ...others].filter((r): r is FileMeta => r !== null) };
+}
+
+/**
+ * The authoritative record among `recs`: newest by `(version, appendSeq)`, then held by the
+ * most of them, then the highest history head.
+ */
+export function authoritative(recs: readonly FileMeta[]): FileMeta | null {
+  const holders = new Map<string, number>();
+  for (const r of recs) holders.set(recordIdentity(r), (holders.get(recordIdentity(r)) ?? 0) + 1);
+  let best: FileMeta | null = null;
+  for (const r of recs) {
+    if (best === null) {
+      best = r;
+      continue;
+    }
+    const a = recordIdentity(r);
+    const b = recordIdentity(best);
+    const c = compareRecords(r, best) || holders.get(a)! - holders.get(b)! || (a > b ? 1 : 0);
+    if (c > 0) best = r;
+  }
+  return best;
+}
+
+/**
+ * The authoritative record of `path` among `cands` and this node (null if none has one); it
+ * is stored locally when this node is a candidate and holds an older one.
+ */
+export async function reloadRecord(
+  ctx: NodeContext,
+  path: string,
+  cands: readonly string[],
+): Promise<FileMeta | null> {
+  const { local, all } = await readRecords(ctx, path, cands);
+  const best = authoritative(all);
+  if (best && (!local || compareRecords(best, local) > 0) && cands.includes(ctx.self)) {
+    await ctx.storeMeta(best);
+  }
+  return best;
+}
+
+/** Runs `fn` on RF live replicas from `cands` (W = RF with fall-back to further successors). */
+async function toReplicas(
+  ctx: NodeContext,
+  cands: readonly string[],
+  what: string,
+  fn: (peer: string) => Promise<void>,
+): Promise<void> {
+  const started = performance.now();
+  let next = 0;
+  let done = 0;
+  const failures: unknown[] = [];
+  const worker = async () => {
+    while (next < cands.length) {
+      const peer = cands[next++];
+      try {
+        await fn(peer);
+        done++;
+        return;
+      } catch (e) {
+        if (e instanceof Refused || !isUnreachable(e)) {
+          failures.push(e);
+          return;
+        }
+        ctx.suspect(peer);
+      }
+    }
+  };
+  // Every attempt settles before the outcome is decided, so `reached` is final.
+  await Promise.all(Array.from({ length: ctx.rf }, worker));
+  if (done >= ctx.rf) {
+    ctx.metrics.metaReplicationSeconds.observe((performance.now() - started) / 1000);
+    return;
+  }
+  const conflict = failures.some(isConflict);
+  if (failures.length > 0 && !conflict) throw failures[0];
+  const why = conflict
+    ? `a replica holds a conflicting record (${String(failures.find(isConflict))})`
+    : "too few live replicas";
+  throw new ReplicationError(
+    `${what} reached ${done} of ${ctx.rf} replicas: ${why}`,
+    done,
+    conflict,
+  );
+}
+
+/** Stores `rec` on RF replicas; each must store exactly it (else a conflict). */
+export async function replicateRecord(
+  ctx: NodeContext,
+  rec: FileMeta,
+  cands: readonly string[],
+): Promise<void> {
+  await toReplicas(ctx, cands, `metadata of ${rec.path}`, (peer) => putOn(ctx, peer, rec));
+}
+
+async function putOn(ctx: NodeContext, peer: string, rec: FileMeta): Promise<void> {
+  const stored = peer === ctx.self
+    ? await ctx.storeMeta(rec)
+    : (await ctx.call<{ stored: boolean }>(peer, "dfs.meta_put", { record: rec })).stored;
+  if (!stored) {
+    throw new Refused(`${peer} holds a newer or conflicting record of ${rec.path}`);
+  }
+}
+
+/**
+ * Replicates `op` (which turned the primary's base into `rec`) to RF replicas: each applies
+ * it, or confirms it applied exactly it, or (lacking the base) stores `rec`.
+ */
+export async function replicateOp(
+  ctx: NodeContext,
+  rec: FileMeta,
+  op: MetaOp,
+  cands: readonly string[],
+): Promise<void> {
+  await toReplicas(ctx, cands, `op ${op.seq} of ${rec.path}`, async (peer) => {
+    if (peer === ctx.self) {
+      await putOn(ctx, peer, rec);
+      return;
+    }
+    const r = await ctx.call<{ need: boolean }>(peer, "dfs.meta_op", { path: rec.path, op });
+    if (r.need) await putOn(ctx, peer, rec);
+  });
+}
+
+/**
+ * Looks for the record of `path` on `peers` (members that are not its ring owners): after a
+ * heal or a burst of joins, a record can sit on its previous holders until repair moves it.
+ * The newest found is copied to the `owners` in the background (best effort, never replacing
+ * a newer or different record there).
+ */
+export async function findElsewhere(
+  ctx: NodeContext,
+  path: string,
+  peers: readonly string[],
+  owners: readonly string[],
+): Promise<FileMeta | null> {
+  const found = await Promise.all(
+    peers.map((p) =>
+      ctx.call<{ record: FileMeta | null }>(p, "dfs.meta_get", { path }, { deadlineMs: 5000 })
+        .then((r) => r.record, () => null)
+    ),
+  );
+  const best = newest(found);
+  if (best) {
+    for (const o of owners) {
+      const put = o === ctx.self
+        ? ctx.storeMeta(best)
+        : ctx.call(o, "dfs.meta_put", { record: best }, { deadlineMs: 5000 });
+      put.catch(() => {});
+    }
+  }
+  return best;
+}

@@ -1,0 +1,295 @@
+/**
+ * The cluster a chaos run drives: `elasticore init` into a temporary
+ * directory, one `elasticore serve` process per node on 127.0.0.1 (with
+ * `ELASTICORE_DEBUG_FAULTS=1`, so `POST /v1/debug/faults` reaches the
+ * transport's fault hook), `kill -9` and restart, SIGSTOP/SIGCONT, an HTTPS
+ * client that trusts the cluster CA, and `/proc` sampling of each process.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { initCluster } from "../../lib/security/init.ts";
+import { selfCommand } from "../../lib/cli/dev_cluster.ts";
+import { DEBUG_FAULTS_ENV } from "../../lib/api/debug_routes.ts";
+
+/** One node process. */
+export interface ChaosNode {
+  /** Node id (`m1`..., `w1`...). */
+  id: string;
+  /** Whether it is a master. */
+  master: boolean;
+  /** API base URL. */
+  api: string;
+  /** The running process, if any. */
+  proc?: Deno.ChildProcess;
+  /** Whether it is SIGSTOPped. */
+  paused: boolean;
+  /** Times it was started. */
+  starts: number;
+}
+
+/** An HTTP answer. */
+export interface Answer {
+  /** Status code. */
+  status: number;
+  /** Body text. */
+  text: string;
+}
+
+/** Resource use of one process, from `/proc`. */
+export interface ProcSample {
+  /** Resident set size in KiB. */
+  rssKiB: number;
+  /** Open file descriptors. */
+  fds: number;
+}
+
+/** Options of {@link ChaosCluster.start}. */
+export interface ChaosClusterOptions {
+  /** Masters (default 3). */
+  masters: number;
+  /** Workers (default 4). */
+  workers: number;
+  /** `--set key=value` overrides for every node. */
+  set: string[];
+  /** Keep the directory after {@link ChaosCluster.stop}. */
+  keep?: boolean;
+}
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** A running chaos cluster. */
+export class ChaosCluster {
+  /** The directory (configs, certificates, data, `<id>.out` logs). */
+  readonly dir: string;
+  /** Nodes by id, masters first. */
+  readonly nodes = new Map<string, ChaosNode>();
+  /** The admin token. */
+  readonly token: string;
+  readonly #http: Deno.HttpClient;
+  readonly #set: string[];
+  readonly #keep: boolean;
+
+  private constructor(dir: string, token: string, caPem: string, o: ChaosClusterOptions) {
+    this.dir = dir;
+    this.token = token;
+    this.#http = Deno.createHttpClient({ caCerts: [caPem] });
+    this.#set = o.set;
+    this.#keep = o.keep ?? false;
+  }
+
+  /** Initializes the cluster and starts every node; resolves once a leader answers. */
+  static async start(o: ChaosClusterOptions): Promise<ChaosCluster> {
+    const dir = await Deno.makeTempDir({ prefix: "ec-chaos-" });
+    const ids = [
+      ...Array.from({ length: o.masters }, (_, i) => `m${i + 1}`),
+      ...Array.from({ length: o.workers }, (_, i) => `w${i + 1}`),
+    ];
+    const base = await freeBase(ids.length);
+    const nodes = ids.map((id, i) => `${id}=127.0.0.1:${base + i * 10}`).join(",");
+    const roles = ids.map((id) => `${id}=${id.startsWith("m") ? "master" : "worker"}`).join(",");
+    await initCluster(dir, { nodes, roles });
+    const token = (await Deno.readTextFile(join(dir, "admin.token"))).trim();
+    const c = new ChaosCluster(dir, token, await Deno.readTextFile(join(dir, "ca.pem")), o);
+    ids.forEach((id, i) => {
+      c.nodes.set(id, {
+        id,
+        master: id.startsWith("m"),
+        api: `https://127.0.0.1:${base + i * 10 + 2}`,
+        paused: false,
+        starts: 0,
+      });
+    });
+    for (const id of ids) await c.spawn(id);
+    await c.waitForLeader(60_000);
+    return c;
+  }
+
+  /** Master ids. */
+  get masters(): string[] {
+    return [...this.nodes.values()].filter((n) => n.master).map((n) => n.id);
+  }
+
+  /** Starts (or restarts) the process of `id`; its stderr is appended to `<dir>/<id>.out`. */
+  async spawn(id: string): Promise<void> {
+    const n = this.nodes.get(id)!;
+    const self = selfCommand();
+    const args = [...self.args, "serve", "--config", join(this.dir, `${id}.toml`)];
+    for (const s of this.#set) args.push("--set", s);
+    const env = Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("ELASTICORE_")),
+    );
+    const out = await Deno.open(join(this.dir, `${id}.out`), { create: true, append: true });
+    n.proc = new Deno.Command(self.cmd, {
+      args,
+      cwd: ROOT,
+      clearEnv: true,
+      env: { ...env, NO_COLOR: "1", [DEBUG_FAULTS_ENV]: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    n.proc.stderr.pipeTo(out.writable).catch(() => {});
+    const p = n.proc;
+    p.status.then(() => exited.add(p)).catch(() => {});
+    n.paused = false;
+    n.starts++;
+  }
+
+  /** `kill -9` of `id` (a paused process is killed as it is). */
+  async kill(id: string): Promise<void> {
+    const n = this.nodes.get(id)!;
+    if (!n.proc) return;
+    try {
+      n.proc.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await n.proc.status;
+    n.proc = undefined;
+    n.paused = false;
+  }
+
+  /** SIGSTOP of `id`. */
+  pause(id: string): void {
+    const n = this.nodes.get(id)!;
+    n.proc?.kill("SIGSTOP");
+    n.paused = true;
+  }
+
+  /** SIGCONT of `id`. */
+  resume(id: string): void {
+    const n = this.nodes.get(id)!;
+    n.proc?.kill("SIGCONT");
+    n.paused = false;
+  }
+
+  /** Ids of nodes that run and are not paused. */
+  up(filter: (n: ChaosNode) => boolean = () => true): string[] {
+    return [...this.nodes.values()].filter((n) => n.proc && !n.paused && filter(n)).map((n) =>
+      n.id
+    );
+  }
+
+  /** An HTTPS request to `id`'s API with the admin token; throws on network errors/timeouts. */
+  async request(
+    id: string,
+    method: string,
+    path: string,
+    body?: BodyInit,
+    timeoutMs = 3_000,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> {
+    const n = this.nodes.get(id)!;
+    const res = await fetch(n.api + path, {
+      method,
+      body,
+      client: this.#http,
+      headers: { authorization: `Bearer ${this.token}`, ...headers },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: res.status, text: await res.text() };
+  }
+
+  /** The current leader among running, unpaused masters, if one answers. */
+  async leader(): Promise<string | undefined> {
+    for (const id of this.up((n) => n.master)) {
+      const r = await this.request(id, "GET", "/v1/health/leader", undefined, 1_000).catch(() =>
+        undefined
+      );
+      if (r?.status === 200) return id;
+    }
+    return undefined;
+  }
+
+  /** Waits until some master leads. */
+  async waitForLeader(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const l = await this.leader();
+      if (l) return l;
+      const dead = [...this.nodes.values()].find((n) => n.proc && exited.has(n.proc));
+      if (dead) throw new Error(`node ${dead.id} exited; see ${join(this.dir, `${dead.id}.out`)}`);
+      await sleep(100);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms; see ${this.dir}/*.out`);
+  }
+
+  /** Waits until `via` sees every node alive (SWIM). */
+  async waitAllAlive(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    const want = [...this.nodes.keys()];
+    while (Date.now() < deadline) {
+      const via = this.up((n) => n.master)[0];
+      const r = via
+        ? await this.request(via, "GET", "/v1/cluster", undefined, 2_000).catch(() => undefined)
+        : undefined;
+      if (r?.status === 200) {
+        const members = (JSON.parse(r.text) as { members: { id: string; state: string }[] })
+          .members;
+        const alive = new Set(members.filter((m) => m.state === "alive").map((m) => m.id));
+        if (want.every((id) => alive.has(id))) return true;
+      }
+      await sleep(250);
+    }
+    return false;
+  }
+
+  /** RSS and open descriptors of every running process (Linux `/proc`). */
+  async sample(): Promise<Map<string, ProcSample>> {
+    const out = new Map<string, ProcSample>();
+    for (const n of this.nodes.values()) {
+      if (!n.proc) continue;
+      const s = await procSample(n.proc.pid).catch(() => undefined);
+      if (s) out.set(n.id, s);
+    }
+    return out;
+  }
+
+  /** Kills every process; removes the directory unless kept. */
+  async stop(): Promise<void> {
+    for (const n of this.nodes.values()) {
+      if (n.paused) this.resume(n.id);
+      await this.kill(n.id).catch(() => {});
+    }
+    this.#http.close();
+    if (!this.#keep) await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Processes that have exited. */
+const exited = new WeakSet<Deno.ChildProcess>();
+
+/** RSS (KiB) and open file descriptors of process `pid`. */
+export async function procSample(pid: number): Promise<ProcSample> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  let fds = 0;
+  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) fds++;
+  return { rssKiB: m ? Number(m[1]) : 0, fds };
+}
+
+/** Sleeps `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A port base with `count` × 10 consecutive free TCP and UDP ports. */
+async function freeBase(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 4000) * 10;
+    let ok = true;
+    for (let i = 0; i < count * 10 && ok; i++) {
+      if (i % 10 > 2) continue; // a node uses rpc, gossip (+1) and api (+2)
+      try {
+        Deno.listen({ hostname: "127.0.0.1", port: base + i }).close();
+        Deno.listenDatagram({ hostname: "127.0.0.1", port: base + i, transport: "udp" }).close();
+      } catch {
+        ok = false;
+      }
+    }
+    if (ok) return base;
+    await sleep(10);
+  }
+  throw new Error("no free port range found");
+}
