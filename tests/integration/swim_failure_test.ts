@@ -72,14 +72,14 @@ Deno.test("swim 8 processes: kill -9 of one is seen dead by all 7 others within 
 });
 
 Deno.test("swim 8 processes: SIGSTOP shorter than the suspicion timeout → suspected, refuted, never dead", async () => {
-  // suspicion_mult 10 with 8 members: Lifeguard expects mult − 2 = 8 confirmations but only
+  // suspicion_mult 20 with 8 members: Lifeguard expects mult − 2 = 18 confirmations but only
   // N − 2 = 6 are possible, so every suspicion times out after exactly the minimum,
-  // 10 · max(1, log10 8) · 250 ms = 2.5 s. The stop lasts 1.5 s.
+  // 20 · max(1, log10 8) · 250 ms = 5 s. The stop lasts 1.5 s (slack for a loaded machine).
   const section = {
     probe_interval_ms: 250,
     probe_timeout_ms: 125,
     gossip_interval_ms: 200,
-    suspicion_mult: 10,
+    suspicion_mult: 20,
   };
   const config = swimConfigFromSection(section);
   const timeout = suspicionMinMs(config, IDS.length);
