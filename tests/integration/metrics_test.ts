@@ -158,7 +158,17 @@ Deno.test({
       assert.ok(r.status < 300, r.text);
       assert.equal(r.json?.state, "finished", r.text);
 
-      const after = await scrape("m1");
+      // Gossip runs on its own clock (1 s probes): on a starved machine the work
+      // above can finish between two probes, so wait for the next datagram.
+      let after = await scrape("m1");
+      const gossipUntil = Date.now() + 15_000;
+      while (
+        (total(after, "elasticore_swim_datagrams_total", "") ?? 0) <=
+          (total(before, "elasticore_swim_datagrams_total", "") ?? 0) && Date.now() < gossipUntil
+      ) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = await scrape("m1");
+      }
       const worker = await scrape("w1");
       const moved = (name: string, match = "") => {
         const a = total(before, name, match) ?? 0;
