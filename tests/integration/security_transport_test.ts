@@ -40,6 +40,14 @@ async function rssMiB(pid: number): Promise<number> {
   return Number(kb) / 1024;
 }
 
+/**
+ * How long the raw client waits for the node's answer before it starts sending
+ * the body. The node answers right after the headers; on a loaded 2-core CI
+ * machine that answer took over 2 s once, the client then sent body bytes and
+ * the "nothing read" check failed. The wait ends as soon as the answer comes.
+ */
+const HOLD_MS = 10_000;
+
 async function writeAll(conn: Deno.Conn, b: Uint8Array): Promise<void> {
   for (let o = 0; o < b.length;) o += await conn.write(b.subarray(o));
 }
@@ -76,7 +84,7 @@ async function rawExchange(
   const buf = new Uint8Array(8192);
   const reply = Promise.race([
     conn.read(buf),
-    new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 15_000))),
+    new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 30_000))),
   ]).catch(() => null).finally(() => {
     answered = true;
     clearTimeout(timer);
@@ -415,7 +423,7 @@ Deno.test({
           const rs = await Promise.all(
             Array.from(
               { length: 4 },
-              async () => rawExchange(await conn(), head, body, true, 2_000),
+              async () => rawExchange(await conn(), head, body, true, HOLD_MS),
             ),
           );
           const after = await rssMiB(pid);
@@ -432,7 +440,7 @@ Deno.test({
         async () => {
           const head = `PUT /v1/kv/x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${c.token}\r\n` +
             `content-length: ${body}\r\n\r\n`;
-          const r = await rawExchange(await conn(), head, body, false, 2_000);
+          const r = await rawExchange(await conn(), head, body, false, HOLD_MS);
           assert.equal(r.status, 413, r.head);
           assert.equal(r.sent, 0, `the node read ${r.sent >> 20} MiB of a value it must refuse`);
         },
