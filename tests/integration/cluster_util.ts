@@ -22,6 +22,36 @@ export interface ClusterOptions {
   set?: string[];
 }
 
+/**
+ * A base port with `span` free TCP and UDP ports above it. Bases stay below
+ * Linux's ephemeral range (32768+), where the kernel hands out the source
+ * ports of outgoing connections: a node port there could already be taken by
+ * some client socket, and the node would fail to bind.
+ */
+function freePortBase(span: number): number {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * ((32000 - 20000 - span) / 10)) * 10;
+    if (portsFree(base, span)) return base;
+  }
+  throw new Error(`no ${span} free ports between 20000 and 32000`);
+}
+
+/** Whether every port in `[base, base + span)` can be bound on 127.0.0.1, TCP and UDP. */
+function portsFree(base: number, span: number): boolean {
+  const held: { close(): void }[] = [];
+  try {
+    for (let p = base; p < base + span; p++) {
+      held.push(Deno.listen({ hostname: "127.0.0.1", port: p }));
+      held.push(Deno.listenDatagram({ hostname: "127.0.0.1", port: p, transport: "udp" }));
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    for (const h of held) h.close();
+  }
+}
+
 /** One node process of a test cluster. */
 export interface TestNode {
   /** Node id. */
@@ -59,11 +89,11 @@ export class TestCluster {
     const masters = opts.masters ?? 3;
     const workers = opts.workers ?? 0;
     const dir = await Deno.makeTempDir({ prefix: "ec-cluster-" });
-    const base = 20000 + Math.floor(Math.random() * 400) * 100;
     const ids = [
       ...Array.from({ length: masters }, (_, i) => `m${i + 1}`),
       ...Array.from({ length: workers }, (_, i) => `w${i + 1}`),
     ];
+    const base = freePortBase(ids.length * 10);
     const nodes = ids.map((id, i) => `${id}=127.0.0.1:${base + i * 10}`).join(",");
     const roles = ids.map((id) => `${id}=${id.startsWith("m") ? "master" : "worker"}`).join(",");
     await initCluster(dir, { nodes, roles });
@@ -185,10 +215,17 @@ export class TestCluster {
     throw new Error(`no leader${not ? ` other than ${not}` : ""} within ${timeoutMs} ms`);
   }
 
-  /** Kills every process and removes the directory. */
+  /**
+   * Kills every process and removes the directory (kept, with the nodes' log
+   * files, when `ELASTICORE_TEST_KEEP=1`).
+   */
   async stop(): Promise<void> {
     for (const id of this.nodes.keys()) await this.kill(id).catch(() => {});
     this.#http.close();
+    if (Deno.env.get("ELASTICORE_TEST_KEEP") === "1") {
+      console.error(`test cluster kept in ${this.dir}`);
+      return;
+    }
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }

@@ -10,7 +10,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "ec-demo-" });
-    const portBase = 21000 + Math.floor(Math.random() * 300) * 100;
+    const portBase = 21000 + Math.floor(Math.random() * 100) * 100; // below the ephemeral range
     try {
       const env = Object.fromEntries(
         Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("ELASTICORE_")),

@@ -98,7 +98,7 @@ Deno.test("cli: a config with an unknown key exits non-zero with one line, no st
 Deno.test("cli: serve writes the pid file and logs, and exits 0 on SIGTERM", async () => {
   await withDir(async (dir) => {
     // A real single-node cluster: certificates, keys and config from `init`.
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = 20000 + Math.floor(Math.random() * 12000);
     await initCluster(dir, { nodes: `n1=127.0.0.1:${port}` });
     const file = join(dir, "n1.toml");
     const child = elasticore(["serve", "--config", file]).spawn();
