@@ -208,7 +208,11 @@ export async function findElsewhere(
 ): Promise<FileMeta | null> {
   const found = await Promise.all(
     peers.map((p) =>
-      ctx.call<{ record: FileMeta | null }>(p, "dfs.meta_get", { path }, { deadlineMs: 5000 })
+      // This node can be a previous holder too; asking itself over RPC would wait for the
+      // deadline (no connection to itself), which made every create of a path it does not own
+      // take 5 s and starved stream checkpoints (STREAM-1).
+      p === ctx.self ? ctx.localMeta(path).catch(() => null) : ctx
+        .call<{ record: FileMeta | null }>(p, "dfs.meta_get", { path }, { deadlineMs: 5000 })
         .then((r) => r.record, () => null)
     ),
   );

@@ -293,6 +293,8 @@ export class PeerClient {
         if (e instanceof TransportError && (e.code === "closed" || e.code === "handshake_failed")) {
           throw e;
         }
+        // Without an address no retry within this call can succeed.
+        if (!this.addr) throw e;
       }
     }
   }

@@ -1,21 +1,22 @@
 /**
  * Drives the real dashboard in headless Chromium (Debian's `/usr/bin/chromium`)
- * against an in-test API server. Chromium is driven through the DevTools
- * protocol over the built-in WebSocket: `playwright-core` cannot be imported
- * with the project's permission set (`-P` grants read, not "all"; its bundled
- * WSL probe calls `fs.existsSync("/proc/sys/fs/binfmt_misc/WSLInterop")` at
- * import time, and Deno requires --allow-all for paths under /proc).
+ * through `playwright-core` (see `browser_driver.ts`) against an in-test API
+ * server: sign-in (bad token, then good), every member row, raft and ring
+ * panels, a running job's chart updating, hostile strings shown as text, no
+ * script errors or CSP violations, sign-out and revocation.
  *
- * Set ELASTICORE_SCREENSHOT=1 to rewrite docs/dashboard.png.
+ * Set ELASTICORE_SCREENSHOT=1 to rewrite docs/dashboard.png from this fixture
+ * (`dashboard_cluster_test.ts` can write it from a real cluster instead).
  */
 import assert from "node:assert/strict";
+import type { Browser } from "playwright-core";
 import { createApiApp } from "../../lib/api/app.ts";
 import { need } from "../../lib/api/auth.ts";
 import { dashboardModule } from "../../lib/api/dashboard/mod.ts";
 import { ElasticoreError } from "../../lib/errors.ts";
 import { MetricsRegistry } from "../../lib/metrics.ts";
 import type { Hono } from "hono";
-import { type Browser, close, type Json, launch, Page } from "./cdp.ts";
+import { launch, openTab } from "./browser_driver.ts";
 
 const GOOD = "tok-good-0123456789";
 
@@ -136,7 +137,8 @@ function fixture() {
   return { state, module };
 }
 
-// ---- a small DevTools-protocol client ----
+/** Wall-time budget for the whole browser session; the watchdog closes the browser after it. */
+const BUDGET_MS = 75_000;
 
 // ---- the test ----
 
@@ -155,62 +157,67 @@ Deno.test("dashboard: login, live members, raft, charts and logs in headless Chr
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
   let browser: Browser | undefined;
+  let timedOut = false;
+  const watchdog = setTimeout(() => {
+    timedOut = true;
+    browser?.close().catch(() => {});
+  }, BUDGET_MS);
   try {
     browser = await launch();
-    const page = await Page.open(browser.cdp);
+    const tab = await openTab(browser, Date.now() + BUDGET_MS - 5000);
     const base = `http://127.0.0.1:${server.addr.port}`;
-    await page.send("Page.navigate", { url: `${base}/?interval=250` });
-    await page.waitFor(
+    await tab.page.goto(`${base}/?interval=250`, { timeout: 15_000 });
+    await tab.waitFor(
       `document.readyState === "complete" && document.querySelector("#token")?.getAttribute("aria-invalid") === "false"`,
       "the login form",
     );
-    assert.equal(await page.eval(`document.querySelector("#app").hidden`), true);
+    assert.equal(await tab.eval(`document.querySelector("#app").hidden`), true);
 
-    await page.type("#token", "wrong-token");
-    await page.click("#login-submit");
-    const error = await page.waitFor<string>(
+    await tab.fill("#token", "wrong-token");
+    await tab.click("#login-submit");
+    const error = await tab.waitFor<string>(
       `(() => { const e = document.querySelector("#login-error"); return !e.hidden && e.textContent; })()`,
       "the login error",
     );
     assert.match(error, /Token rejected: unknown token/);
-    assert.equal(await page.eval(`document.querySelector("#app").hidden`), true);
-    assert.equal(await page.eval(`sessionStorage.getItem("elasticore.token")`), null);
+    assert.equal(await tab.eval(`document.querySelector("#app").hidden`), true);
+    assert.equal(await tab.eval(`sessionStorage.getItem("elasticore.token")`), null);
 
-    await page.type("#token", GOOD);
-    await page.click("#login-submit");
-    await page.waitFor(`!document.querySelector("#app").hidden`, "the dashboard after sign-in");
-    assert.equal(await page.eval(`document.querySelector("#login-view").hidden`), true);
-    assert.equal(await page.eval(`sessionStorage.getItem("elasticore.token")`), GOOD);
+    await tab.fill("#token", GOOD);
+    await tab.click("#login-submit");
+    await tab.waitFor(`!document.querySelector("#app").hidden`, "the dashboard after sign-in");
+    assert.equal(await tab.eval(`document.querySelector("#login-view").hidden`), true);
+    assert.equal(await tab.eval(`sessionStorage.getItem("elasticore.token")`), GOOD);
 
-    const rows = await page.eval<string[]>(
+    const rows = await tab.eval<string[]>(
       `[...document.querySelectorAll("#members tbody tr[data-id]")].map((r) => r.dataset.id)`,
     );
     assert.deepEqual(rows, ["m1", "m2", "m3", "w1", "w2", "w3"]);
-    const w2 = await page.eval<{ text: string; cls: string; inc: string }>(`(() => {
+    const w2 = await tab.eval<{ text: string; cls: string; inc: string }>(`(() => {
       const r = document.querySelector('#members tbody tr[data-id="w2"]');
       const b = r.querySelector(".badge");
       return { text: b.textContent, cls: b.className, inc: r.cells[2].textContent };
     })()`);
     assert.deepEqual(w2, { text: "suspect", cls: "badge state-suspect", inc: "4" });
     assert.equal(
-      await page.eval(`document.querySelector('#raft [data-field="leader"]').textContent`),
+      await tab.eval(`document.querySelector('#raft [data-field="leader"]').textContent`),
       "m1",
     );
     assert.equal(
-      await page.eval(`document.querySelector('#raft [data-field="term"]').textContent`),
+      await tab.eval(`document.querySelector('#raft [data-field="term"]').textContent`),
       "4",
     );
     assert.equal(
-      await page.eval(`document.querySelectorAll("#raft-progress tbody tr[data-id]").length`),
+      await tab.eval(`document.querySelectorAll("#raft-progress tbody tr[data-id]").length`),
       2,
     );
-    assert.equal(await page.eval(`document.querySelectorAll("#ring tbody tr[data-id]").length`), 3);
+    assert.equal(await tab.eval(`document.querySelectorAll("#ring tbody tr[data-id]").length`), 3);
 
     const chartD =
       `document.querySelector('svg.chart[data-job="j-1"] path.line')?.getAttribute("d") ?? ""`;
-    const d1 = await page.waitFor<string>(chartD, "the first chart point");
+    const d1 = await tab.waitFor<string>(chartD, "the first chart point");
     const polls = state.polls;
-    const d2 = await page.waitFor<string>(
+    const d2 = await tab.waitFor<string>(
       `(() => { const d = ${chartD}; return d !== ${JSON.stringify(d1)} && d; })()`,
       "a chart update",
     );
@@ -219,63 +226,56 @@ Deno.test("dashboard: login, live members, raft, charts and logs in headless Chr
     assert.ok(d2.split("L").length > d1.split("L").length, "the chart gained points");
 
     // Hostile strings render as text.
-    assert.equal(await page.eval(`document.querySelectorAll("#logs img, #jobs b").length`), 0);
+    assert.equal(await tab.eval(`document.querySelectorAll("#logs img, #jobs b").length`), 0);
     assert.match(
-      await page.eval<string>(`document.querySelector("#logs tbody").textContent`),
+      await tab.eval<string>(`document.querySelector("#logs tbody").textContent`),
       /<img src=x/,
     );
     assert.match(
-      await page.eval<string>(`document.querySelector('#jobs tr[data-id="j-1"]').textContent`),
+      await tab.eval<string>(`document.querySelector('#jobs tr[data-id="j-1"]').textContent`),
       /app2 <b>count<\/b>/,
     );
 
     if (Deno.env.get("ELASTICORE_SCREENSHOT") === "1") {
-      await page.waitFor(`(${chartD}).split("L").length > 30`, "a longer chart", 20_000);
-      const { cssContentSize } = await page.send("Page.getLayoutMetrics") as {
-        cssContentSize: { width: number; height: number };
-      };
-      const shot = await page.send("Page.captureScreenshot", {
-        format: "png",
-        captureBeyondViewport: true,
-        clip: { x: 0, y: 0, width: 1280, height: Math.ceil(cssContentSize.height), scale: 1 },
-      });
-      const png = Uint8Array.from(atob(String(shot.data)), (c) => c.charCodeAt(0));
-      await Deno.writeFile(new URL("../../docs/dashboard.png", import.meta.url), png);
+      await tab.waitFor(`(${chartD}).split("L").length > 30`, "a longer chart", 20_000);
+      await tab.screenshot(new URL("../../docs/dashboard.png", import.meta.url));
     }
 
     // No script errors, no CSP violations.
-    const problems = browser.cdp.events.filter((e) =>
-      e.method === "Runtime.exceptionThrown" ||
-      (e.method === "Log.entryAdded" &&
-        ["security", "javascript"].includes(String((e.params.entry as Json).source)))
-    );
-    assert.deepEqual(problems, []);
+    assert.deepEqual(tab.problems, []);
 
-    await page.click("#logout");
-    await page.waitFor(
+    await tab.click("#logout");
+    await tab.waitFor(
       `!document.querySelector("#login-view").hidden`,
       "the login form after sign-out",
     );
-    assert.equal(await page.eval(`sessionStorage.getItem("elasticore.token")`), null);
+    assert.equal(await tab.eval(`sessionStorage.getItem("elasticore.token")`), null);
     assert.equal(
-      await page.eval(`document.querySelector("#login-error").textContent`),
+      await tab.eval(`document.querySelector("#login-error").textContent`),
       "Signed out.",
     );
 
     // A token revoked while the dashboard polls sends the user back to the login form.
-    await page.type("#token", GOOD);
-    await page.click("#login-submit");
-    await page.waitFor(`!document.querySelector("#app").hidden`, "the dashboard after sign-in");
+    await tab.fill("#token", GOOD);
+    await tab.click("#login-submit");
+    await tab.waitFor(`!document.querySelector("#app").hidden`, "the dashboard after sign-in");
     state.revoked = true;
-    const revoked = await page.waitFor<string>(
+    const revoked = await tab.waitFor<string>(
       `!document.querySelector("#login-view").hidden && document.querySelector("#login-error").textContent`,
       "the login form after the token was revoked",
     );
     assert.match(revoked, /Token rejected: unknown token/);
-    assert.equal(await page.eval(`document.querySelector("#app").hidden`), true);
-    assert.equal(await page.eval(`document.querySelectorAll("#members tbody tr").length`), 0);
+    assert.equal(await tab.eval(`document.querySelector("#app").hidden`), true);
+    assert.equal(await tab.eval(`document.querySelectorAll("#members tbody tr").length`), 0);
+    assert.deepEqual(tab.problems, []);
+  } catch (err) {
+    if (timedOut) {
+      throw new Error(`browser session over its ${BUDGET_MS} ms budget`, { cause: err });
+    }
+    throw err;
   } finally {
-    if (browser) await close(browser);
+    clearTimeout(watchdog);
+    await browser?.close();
     await server.shutdown();
   }
 });
