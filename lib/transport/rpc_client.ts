@@ -111,7 +111,7 @@ export class PeerClient {
     const deadlineAt = performance.now() + deadlineMs;
     const s = this.#session && !this.#session.conn.closed
       ? this.#session
-      : await this.#connect(deadlineAt, opts.signal);
+      : await this.#connect(deadlineAt, opts.signal, opts.waitForReady);
     const id = this.#nextId++;
     const remaining = Math.max(0, Math.round(deadlineAt - performance.now()));
     const reply = this.#register(s, id, remaining, opts.signal);
@@ -130,7 +130,7 @@ export class PeerClient {
     const deadlineAt = performance.now() + (opts.deadlineMs ?? this.#core.defaultDeadlineMs);
     const s = this.#session && !this.#session.conn.closed
       ? this.#session
-      : await this.#connect(deadlineAt, opts.signal);
+      : await this.#connect(deadlineAt, opts.signal, opts.waitForReady);
     await sendVia(this.#core, s.conn, { kind: FrameKind.Message, id: 0, type, body });
   }
 
@@ -139,9 +139,11 @@ export class PeerClient {
     const core = this.#core;
     const now = performance.now();
     const deadlineAt = opts.deadlineMs !== undefined ? now + opts.deadlineMs : Infinity;
-    const s = this.#session && !this.#session.conn.closed
-      ? this.#session
-      : await this.#connect(Math.min(deadlineAt, now + core.defaultDeadlineMs), opts.signal);
+    const s = this.#session && !this.#session.conn.closed ? this.#session : await this.#connect(
+      Math.min(deadlineAt, now + core.defaultDeadlineMs),
+      opts.signal,
+      opts.waitForReady,
+    );
     const id = this.#nextId++;
     const remaining = opts.deadlineMs !== undefined
       ? Math.max(0, Math.round(deadlineAt - performance.now()))
@@ -257,7 +259,11 @@ export class PeerClient {
   }
 
   /** A live session, dialing (with backoff) as long as the deadline allows. */
-  async #connect(deadlineAt: number, signal?: AbortSignal): Promise<ClientSession> {
+  async #connect(
+    deadlineAt: number,
+    signal?: AbortSignal,
+    waitForReady = false,
+  ): Promise<ClientSession> {
     for (;;) {
       if (this.#closed) throw new TransportError("closed", "RPC client is closed");
       if (this.#session && !this.#session.conn.closed) return this.#session;
@@ -265,7 +271,7 @@ export class PeerClient {
       if (!this.#connecting) {
         const wait = this.#nextAttemptAt - performance.now();
         if (wait > 0) {
-          if (performance.now() + wait >= deadlineAt) {
+          if ((this.addr && !waitForReady) || performance.now() + wait >= deadlineAt) {
             throw new TransportError(
               "peer_unavailable",
               `${this.peerId} is unreachable (${this.#lastError}); next attempt in ${
@@ -293,8 +299,14 @@ export class PeerClient {
         if (e instanceof TransportError && (e.code === "closed" || e.code === "handshake_failed")) {
           throw e;
         }
-        // Without an address no retry within this call can succeed.
-        if (!this.addr) throw e;
+        // A peer whose address is not known yet (membership still spreading it) is waited for;
+        // a peer that refused the connection is retried only when the caller asked to wait.
+        if (this.addr && !waitForReady) {
+          throw e instanceof TransportError ? e : new TransportError(
+            "peer_unavailable",
+            `${this.peerId} is unreachable: ${errorMessage(e)}`,
+          );
+        }
       }
     }
   }

@@ -19,6 +19,13 @@ export interface CallOptions {
   deadlineMs?: number;
   /** Aborting it cancels the call (a Cancel frame tells the server). */
   signal?: AbortSignal;
+  /**
+   * Keep re-dialing an unreachable peer (with backoff) until the deadline. By default a call
+   * fails fast with `peer_unavailable` once a dial failed or while the peer is in its
+   * reconnect backoff, as gRPC does without wait-for-ready: a dead peer costs its callers one
+   * refused connection, not their whole deadline.
+   */
+  waitForReady?: boolean;
 }
 
 /** What a handler knows about the request it serves. */
