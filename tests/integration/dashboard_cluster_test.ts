@@ -10,8 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { DevCluster } from "../../lib/cli/dev_cluster.ts";
-import { close, type Json, launch, Page, sleep } from "./cdp.ts";
-import type { Browser } from "./cdp.ts";
+import type { Browser } from "playwright-core";
+import { launch, openTab, sleep } from "./browser_driver.ts";
+
+type Json = Record<string, unknown>;
 
 Deno.test({
   name: "dashboard on a real cluster: sign in, every member row, a running job's chart updates",
@@ -84,14 +86,14 @@ Deno.test({
       })();
 
       browser = await launch(["--ignore-certificate-errors"]);
-      const page = await Page.open(browser.cdp);
-      await page.send("Page.navigate", { url: `${api}/?interval=500` });
+      const page = await openTab(browser, Date.now() + 120_000);
+      await page.page.goto(`${api}/?interval=500`, { timeout: 15_000 });
       await page.waitFor(
         `document.readyState === "complete" && !!document.querySelector("#token")`,
         "the login form",
         15_000,
       );
-      await page.type("#token", token);
+      await page.fill("#token", token);
       await page.click("#login-submit");
       await page.waitFor(`!document.querySelector("#app").hidden`, "the dashboard", 15_000);
 
@@ -127,25 +129,11 @@ Deno.test({
 
       if (screenshot) {
         await page.waitFor(`(${chartD}).split("L").length > 25`, "a longer chart", 40_000);
-        const { cssContentSize } = await page.send("Page.getLayoutMetrics") as {
-          cssContentSize: { width: number; height: number };
-        };
-        const shot = await page.send("Page.captureScreenshot", {
-          format: "png",
-          captureBeyondViewport: true,
-          clip: { x: 0, y: 0, width: 1280, height: Math.ceil(cssContentSize.height), scale: 1 },
-        });
-        const png = Uint8Array.from(atob(String(shot.data)), (ch) => ch.charCodeAt(0));
-        await Deno.writeFile(new URL("../../docs/dashboard.png", import.meta.url), png);
+        await page.screenshot(new URL("../../docs/dashboard.png", import.meta.url));
       }
 
       // No script errors, no CSP violations.
-      const problems = browser.cdp.events.filter((e) =>
-        e.method === "Runtime.exceptionThrown" ||
-        (e.method === "Log.entryAdded" &&
-          ["security", "javascript"].includes(String((e.params.entry as Json).source)))
-      );
-      assert.deepEqual(problems, []);
+      assert.deepEqual(page.problems, []);
       await call("DELETE", `/v1/jobs/${job}`);
     } catch (e) {
       for (const n of c.nodes) {
@@ -157,7 +145,7 @@ Deno.test({
     } finally {
       feeding = false;
       await feeder.catch(() => {});
-      if (browser) await close(browser);
+      await browser?.close();
       http.close();
       await c.stop(2_000);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
