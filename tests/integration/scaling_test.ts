@@ -41,13 +41,7 @@ Deno.test("rebalance placement: a new worker gets a fair share, the fewest tasks
   );
 });
 
-/**
- * Gated by the open bug STREAM-1 (docs/RELIABILITY.md): the job can stall with
- * no completed checkpoint, and this test waits for one before adding a worker.
- * Run it with `ELASTICORE_STREAM_FAILOVER=1`.
- */
 Deno.test({
-  ignore: Deno.env.get("ELASTICORE_STREAM_FAILOVER") !== "1",
   name:
     "scaling: a worker added under a running job gets tasks and blocks; leave and kill -9 lose nothing",
   sanitizeResources: false,

@@ -15,9 +15,7 @@
  * node is started again before the next run.
  *
  * Seeds: odd seeds kill the leader, even seeds a worker; 2 by default (one of
- * each, to stay within the CI budget: a `kill -9` currently stalls DFS calls
- * that touch the dead node for up to the 30 s RPC deadline);
- * `ELASTICORE_STREAM_SEEDS=N` runs N.
+ * each); `ELASTICORE_STREAM_SEEDS=N` runs N.
  */
 import assert from "node:assert/strict";
 import { checkSequences } from "../../lib/stream/sequences.ts";
@@ -71,15 +69,8 @@ function expected(): string[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Open bug (docs/RELIABILITY.md, "Bugs found", STREAM-1): when the machine is
- * saturated (the whole suite in parallel on 2 cores), this job can stall with
- * no completed checkpoint. It passes on a calmer machine; until the stall is
- * understood it runs only with `ELASTICORE_STREAM_FAILOVER=1`.
- */
 Deno.test({
   name: "stream failover: kill -9 of the Raft leader and of a worker mid-job, exactly once",
-  ignore: Deno.env.get("ELASTICORE_STREAM_FAILOVER") !== "1",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
