@@ -43,11 +43,22 @@ export class TransportError extends ElasticoreError {
   /** For `remote_error`: the code the remote handler reported. */
   readonly remoteCode?: string;
 
+  /**
+   * For `peer_unavailable` from a dial: the peer's host answered that nothing listens on the
+   * port (ECONNREFUSED), i.e. the peer process is down, not merely slow.
+   */
+  readonly refused: boolean;
+
   /** Creates a transport error; `remoteCode` only for `remote_error`. */
-  constructor(code: TransportErrorCode, message: string, opts: { remoteCode?: string } = {}) {
+  constructor(
+    code: TransportErrorCode,
+    message: string,
+    opts: { remoteCode?: string; refused?: boolean } = {},
+  ) {
     super(code, message, { status: STATUS[code] });
     this.name = "TransportError";
     this.remoteCode = opts.remoteCode;
+    this.refused = opts.refused ?? false;
   }
 }
 

@@ -59,6 +59,8 @@ export class PeerClient {
   #failures = 0;
   #nextAttemptAt = 0;
   #lastError = "";
+  /** Whether the last failed dial was refused (the peer process is down). */
+  #lastRefused = false;
   #hadConnection = false;
   #nextId = 1;
   #closed = false;
@@ -271,7 +273,7 @@ export class PeerClient {
       if (!this.#connecting) {
         const wait = this.#nextAttemptAt - performance.now();
         if (wait > 0) {
-          if ((this.addr && !waitForReady) || performance.now() + wait >= deadlineAt) {
+          if ((this.#lastRefused && !waitForReady) || performance.now() + wait >= deadlineAt) {
             throw new TransportError(
               "peer_unavailable",
               `${this.peerId} is unreachable (${this.#lastError}); next attempt in ${
@@ -299,14 +301,10 @@ export class PeerClient {
         if (e instanceof TransportError && (e.code === "closed" || e.code === "handshake_failed")) {
           throw e;
         }
-        // A peer whose address is not known yet (membership still spreading it) is waited for;
-        // a peer that refused the connection is retried only when the caller asked to wait.
-        if (this.addr && !waitForReady) {
-          throw e instanceof TransportError ? e : new TransportError(
-            "peer_unavailable",
-            `${this.peerId} is unreachable: ${errorMessage(e)}`,
-          );
-        }
+        // A peer that refused the connection (its process is down) fails the call at once
+        // unless the caller asked to wait; a slow or flaky dial, or a peer whose address is
+        // not known yet (membership still spreading it), is retried within the deadline.
+        if (e instanceof TransportError && e.refused && !waitForReady) throw e;
       }
     }
   }
@@ -338,12 +336,14 @@ export class PeerClient {
       }
       this.#hadConnection = true;
       this.#failures = 0;
+      this.#lastRefused = false;
       this.#nextAttemptAt = 0;
       this.#session = s;
       return s;
     } catch (e) {
       this.#failures++;
       this.#lastError = errorMessage(e);
+      this.#lastRefused = e instanceof TransportError && e.refused;
       const exp = Math.min(core.backoffMaxMs, core.backoffBaseMs * 2 ** (this.#failures - 1));
       // "Equal jitter": half fixed, half random, so retries spread out but never bunch at 0.
       this.#nextAttemptAt = performance.now() + exp / 2 + core.random() * exp / 2;

@@ -20,10 +20,11 @@ export interface CallOptions {
   /** Aborting it cancels the call (a Cancel frame tells the server). */
   signal?: AbortSignal;
   /**
-   * Keep re-dialing an unreachable peer (with backoff) until the deadline. By default a call
-   * fails fast with `peer_unavailable` once a dial failed or while the peer is in its
-   * reconnect backoff, as gRPC does without wait-for-ready: a dead peer costs its callers one
-   * refused connection, not their whole deadline.
+   * Keep re-dialing a peer that refused the connection (with backoff) until the deadline. By
+   * default a call fails fast with `peer_unavailable` once a dial was refused (nothing listens:
+   * the peer process is down) and while that peer is in its reconnect backoff, as gRPC does
+   * without wait-for-ready: a dead peer costs its callers one refused connection, not their
+   * whole deadline. Slow or failed handshakes are retried within the deadline either way.
    */
   waitForReady?: boolean;
 }

@@ -239,7 +239,10 @@ export class TlsTransport implements Transport {
       if (e instanceof TransportError) throw e;
       const reason = classifyDialError(e);
       const msg = `cannot connect to ${peerId} at ${remote}: ${errorMessage(e)}`;
-      if (reason === "unreachable") throw new TransportError("peer_unavailable", msg);
+      if (reason === "unreachable") {
+        const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
+        throw new TransportError("peer_unavailable", msg, { refused: code === "ECONNREFUSED" });
+      }
       bump(this.metrics.handshakeFailures, reason);
       o.logger.warn("TLS handshake with {peer} failed: {reason} ({error})", {
         peer: peerId,
