@@ -173,6 +173,7 @@ export async function startNode(
     masters: members,
     metrics,
     logger: getLogger("dfs"),
+    quorumRead: raft ? (ms) => raft.linearizableRead(ms) : undefined,
   });
   const streamFs = new DfsStreamFs(() => dfs.dfs);
   const stream = startStreamServices({

@@ -51,6 +51,7 @@ import { metadataKey, type RingId } from "./ring/id.ts";
 import { readAll } from "./node_blocks.ts";
 import { sha256Hex } from "./store/checksum.ts";
 import type { NodeStore } from "./store/node_store.ts";
+import { LocalFence, type WriteFence } from "./write_fence.ts";
 
 /** Records kept in memory after they were stored (the hot files' metadata). */
 const RECENT_RECORDS = 256;
@@ -77,6 +78,11 @@ export interface DfsNodeOptions {
   antiEntropyMs?: number;
   /** Logger (default category elasticore/dfs). */
   logger?: Logger;
+  /**
+   * The primary's write fence (`write_fence.ts`; `startDfs` wires the Raft one). Default
+   * {@link LocalFence}: only for rings without Raft masters (tests, fixture, benchmarks).
+   */
+  fence?: WriteFence;
 }
 
 /** How a node enters the ring. */
@@ -130,6 +136,8 @@ export class DfsNode implements NodeContext {
   readonly log: Logger;
   /** Ring shell and placement. */
   readonly ring: RingLocator;
+  /** The write fence of the metadata primary. */
+  readonly fence: WriteFence;
   readonly #blocks: BlockIo;
   readonly #primary: Primary;
   readonly #repair: Repairer;
@@ -150,6 +158,7 @@ export class DfsNode implements NodeContext {
     this.metrics = dfsMetrics(opts.metrics ?? new MetricsRegistry());
     this.log = opts.logger ?? getLogger("dfs");
     this.#antiEntropyMs = opts.antiEntropyMs ?? 30_000;
+    this.fence = opts.fence ?? new LocalFence();
     this.ring = new RingLocator({
       self: this.self,
       rf: this.rf,
@@ -158,7 +167,7 @@ export class DfsNode implements NodeContext {
       onChange: () => this.#onRingChange(),
     });
     this.#blocks = new BlockIo(this);
-    this.#primary = new Primary(this, this.#blocks);
+    this.#primary = new Primary(this, this.#blocks, this.fence);
     this.#repair = new Repairer(this, this.#blocks, this.ring);
     for (const type of Object.keys(ringMessages)) {
       this.rpc.handle(type, (body, ctx) => {
@@ -202,6 +211,7 @@ export class DfsNode implements NodeContext {
   }
 
   #onRingChange(): void {
+    this.fence.expire(); // serving as primary after a ring change needs a fresh confirmation
     this.#primary.resetEpoch();
     this.#repair.schedule();
   }

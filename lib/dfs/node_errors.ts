@@ -19,6 +19,7 @@ const STATUS: Record<string, number> = {
   dfs_quota_exceeded: 413,
   dfs_append_too_large: 413,
   dfs_unavailable: 503,
+  dfs_no_quorum: 503,
   dfs_overloaded: 503,
   dfs_stale_version: 409,
   dfs_version_conflict: 409,

@@ -23,6 +23,19 @@
  * the appenders get a retryable `dfs_unavailable`. The blocks of a failed batch are deleted
  * only if no replica's record references them (block ids of two histories can coincide).
  *
+ * Write fence (`write_fence.ts`): placement is sloppy (each side of a partition sees its own
+ * RF live successors), so both sides could each store a change on "RF replicas". The primary
+ * therefore acknowledges a mutation (a put's commit, an append batch, rm, merge) only after
+ * the change is on its replicas AND a confirmation through the Raft quorum that was *sent
+ * after that* succeeded (`fence.confirm()`, one shared round per batch, not per append); a
+ * failed confirmation fails the op with `dfs_no_quorum` (503, retryable, nothing
+ * acknowledged). A node on the minority side of a cut thus acknowledges nothing. Before it
+ * stores anything, the primary also checks the fence's lease (`fence.check()`: a
+ * confirmation sent less than the lease ago, the lease shorter than SWIM's earliest dead
+ * declaration, ended by every ring change), so a cut-off node stops writing unacknowledged
+ * changes to its side's replicas within one lease. Blocks a change replaces (overwrite,
+ * merge, rm) are deleted only after its confirmation.
+ *
  * @module
  */
 import type { DfsCommit } from "../../proto/dfs.ts";
@@ -55,6 +68,7 @@ import { metadataKey } from "./ring/id.ts";
 import { sha256Hex } from "./store/checksum.ts";
 import { KeyedMutex } from "./store/keyed_mutex.ts";
 import { ElasticoreError } from "../errors.ts";
+import type { WriteFence } from "./write_fence.ts";
 
 /** Largest single append, in bytes (it is buffered on the primary). */
 export const MAX_APPEND_BYTES = 64 * 1024 * 1024;
@@ -132,11 +146,13 @@ export class Primary {
   readonly #queues = new Map<string, AppendQueue>();
   /** Records reloaded since the last ring change (the primary's ordering state), and when. */
   readonly #known = new Map<string, { rec: FileMeta | null; at: number }>();
+  readonly #fence: WriteFence;
 
-  /** Creates the primary role of node `ctx`. */
-  constructor(ctx: NodeContext, blocks: BlockIo) {
+  /** Creates the primary role of node `ctx`; `fence` confirms before every acknowledgement. */
+  constructor(ctx: NodeContext, blocks: BlockIo, fence: WriteFence) {
     this.#ctx = ctx;
     this.#blocks = blocks;
+    this.#fence = fence;
   }
 
   /** Forgets reconciled records: called when membership or the ring changes. */
@@ -192,7 +208,10 @@ export class Primary {
     return this.#locks.run(req.path, async () => {
       const cands = await this.#replicas(req.path);
       const base = await this.#base(req.path, cands);
-      if (base && base.fileId === req.fileId) return statMeta(base); // a retried commit
+      if (base && base.fileId === req.fileId) {
+        await this.#fence.confirm(); // a retried commit: acknowledged like the first one
+        return statMeta(base);
+      }
       const live = base && !isTombstone(base) ? base : null;
       if (live && !req.overwrite) throw exists(req.path, live.version);
       const { record } = createMeta(null, {
@@ -207,7 +226,9 @@ export class Primary {
         version: base ? base.version + 1 : record.version,
         createdMs: live ? live.createdMs : record.createdMs,
       });
+      await this.#fence.check();
       await this.#replicateRecord(rec, cands);
+      await this.#fence.confirm();
       if (live) this.#dropLater(live.blocks.map((b) => b.id));
       return statMeta(rec);
     });
@@ -306,12 +327,15 @@ export class Primary {
         }
         rec = plan.record;
         const stage = Promise.withResolvers<void>();
-        const p = this.#commitBatch(plan, created, cands, prev, stage.resolve);
+        const replicated = Promise.withResolvers<void>();
+        replicated.promise.catch(() => {});
+        const p = this.#commitBatch(plan, created, cands, prev, stage.resolve, replicated);
         const thisStage: Promise<void> = stage.promise.then(() => {
           if (blockStage === thisStage) blockStage = null;
         });
         blockStage = thisStage;
-        prev = p;
+        // The next batch's metadata follows this one's replication, not its confirmation.
+        prev = replicated.promise;
         const n = started;
         const tracked: Promise<void> = p.then(
           (stat) => batch.forEach((a) => a.resolve(stat)),
@@ -351,27 +375,35 @@ export class Primary {
     cands: string[],
     prev: Promise<unknown>,
     blocksDone: () => void,
+    replicated: PromiseWithResolvers<void>,
   ): Promise<FileStat> {
     const blocks = plan.op?.blocks ?? [];
     let replicating = false;
     const path = plan.record.path;
     try {
-      await Promise.all(
-        blocks.map((b, i) =>
-          this.#blocks.store({
-            id: b.id,
-            version: b.version,
-            bytes: plan.pieces[i],
-            sha256: b.checksum,
-          })
-        ),
-      ).finally(blocksDone);
-      await prev; // the batch before must be committed first (and must have succeeded)
+      await (async () => {
+        await this.#fence.check(); // nothing is stored once the lease ran out
+        await Promise.all(
+          blocks.map((b, i) =>
+            this.#blocks.store({
+              id: b.id,
+              version: b.version,
+              bytes: plan.pieces[i],
+              sha256: b.checksum,
+            })
+          ),
+        );
+      })().finally(blocksDone);
+      await prev; // the batch before must be replicated first (and must have succeeded)
       replicating = true;
       if (created) await this.#replicateRecord(plan.record, cands);
       else if (plan.op) await this.#replicateOp(plan.record, plan.op, cands);
+      replicated.resolve();
+      // One confirmation round, sent after the batch is on RF replicas, before any ack.
+      await this.#fence.confirm();
       return statMeta(plan.record);
     } catch (e) {
+      replicated.reject(e);
       // A replica that took the change references these blocks (the append's outcome is
       // unknown, and later appends build on it): keep them then.
       const stored = replicating && !(e instanceof ReplicationError && e.reached === 0);
@@ -400,7 +432,10 @@ export class Primary {
       const base = await this.#base(path, cands);
       if (!base || isTombstone(base)) throw notFound(path);
       const tomb = tombstoneOf(base, nowMs);
+      await this.#fence.check();
       await this.#replicateRecord(tomb, cands);
+      // Confirmed before the blocks go: a removal the majority never sees must not delete them.
+      await this.#fence.confirm();
       await this.#blocks.delete(base.blocks.map((b) => b.id));
       return { version: tomb.version };
     });
@@ -414,6 +449,7 @@ export class Primary {
       if (!base || isTombstone(base)) throw notFound(path);
       const plan = planMerge(base);
       if (plan === null) return statMeta(base);
+      await this.#fence.check();
       const written: string[] = [];
       let replicating = false;
       try {
@@ -438,6 +474,7 @@ export class Primary {
         const change = commitMerge(base, plan, checksums, Math.max(nowMs, base.modifiedMs));
         replicating = true;
         await this.#replicateOp(change.record, change.op!, cands);
+        await this.#fence.confirm(); // before the pieces the merge replaced are deleted
         this.#dropLater(change.obsolete.map((b) => b.id));
         return statMeta(change.record);
       } catch (e) {

@@ -12,6 +12,7 @@ import type { PeerAddress } from "../transport/types.ts";
 import { DfsNode } from "./node.ts";
 import { sortByRingId } from "./ring/invariants.ts";
 import { NodeStore } from "./store/node_store.ts";
+import type { WriteFence } from "./write_fence.ts";
 
 /** Options of {@link startDfsCluster}. */
 export interface DfsClusterOptions {
@@ -31,6 +32,8 @@ export interface DfsClusterOptions {
   antiEntropyMs?: number;
   /** Ring tick (default 50 ms). */
   tickMs?: number;
+  /** The write fence of each node (default: `LocalFence`, the ring has no Raft masters). */
+  fence?: (id: string) => WriteFence;
 }
 
 /** One node of a test cluster. */
@@ -101,6 +104,7 @@ export class DfsTestCluster {
       metrics,
       tickMs: o.tickMs ?? 50,
       antiEntropyMs: o.antiEntropyMs ?? 0,
+      fence: o.fence?.(id),
     });
     return { node, addr: t.addr, metrics, dir };
   }

@@ -5,6 +5,12 @@
  * static initialization: every node derives the same ring); other nodes join
  * it through the masters.
  *
+ * The metadata primary's write fence (`write_fence.ts`) is confirmed through the masters'
+ * Raft quorum: on a master by its own Raft node, elsewhere by asking a master. Its lease is
+ * derived from the SWIM timing (shorter than SWIM's earliest dead declaration; startup fails
+ * with `dfs_fence_config` if the timing makes that impossible). Only a configuration without
+ * any Raft master gets the `LocalFence`.
+ *
  * @module
  */
 import { join } from "node:path";
@@ -17,6 +23,9 @@ import type { SwimNode } from "../swim/node.ts";
 import type { PeerAddress, Rpc } from "../transport/mod.ts";
 import { DfsNode } from "./node.ts";
 import { NodeStore } from "./store/node_store.ts";
+import { swimConfigFromSection } from "../swim/config.ts";
+import { fenceLeaseMs, LocalFence, type WriteFence } from "./write_fence.ts";
+import { raftWriteFence } from "./write_fence_raft.ts";
 
 /** What {@link startDfs} needs besides the config. */
 export interface DfsDeps {
@@ -32,6 +41,27 @@ export interface DfsDeps {
   metrics: MetricsRegistry;
   /** Logger. */
   logger: Logger;
+  /**
+   * On a master: waits until a linearizable read is possible on its Raft node
+   * (`RaftNode.linearizableRead`); it confirms the write fence. Required on masters.
+   */
+  quorumRead?: (timeoutMs: number) => Promise<void>;
+}
+
+/** The write fence for this configuration (see the module documentation). */
+export function writeFenceFor(config: Config, deps: DfsDeps): WriteFence {
+  if (deps.masters.size === 0) return new LocalFence();
+  if (deps.masters.has(config.node.id) && !deps.quorumRead) {
+    throw new Error(`master ${config.node.id} must confirm DFS writes on its own Raft node`);
+  }
+  return raftWriteFence({
+    rpc: deps.rpc,
+    registry: deps.registry,
+    masters: [...deps.masters.keys()],
+    quorumRead: deps.masters.has(config.node.id) ? deps.quorumRead : undefined,
+    leaseMs: fenceLeaseMs(swimConfigFromSection(config.swim)),
+    logger: deps.logger,
+  });
 }
 
 /** A started DFS and how to stop it. */
@@ -48,6 +78,7 @@ export interface RunningDfs {
 export async function startDfs(config: Config, deps: DfsDeps): Promise<RunningDfs> {
   if (!deps.registry.get(Object.keys(dfsMessages)[0])) deps.registry.register(dfsMessages);
   const d = config.dfs;
+  const fence = writeFenceFor(config, deps); // before opening the store: it may refuse
   const store = await NodeStore.open({
     path: join(config.node.data_dir, "dfs.kv"),
     quotaBytes: d.quota_bytes,
@@ -63,6 +94,7 @@ export async function startDfs(config: Config, deps: DfsDeps): Promise<RunningDf
     blockBytes: d.block_bytes,
     metrics: deps.metrics,
     logger: deps.logger,
+    fence,
   });
   const members: Record<string, PeerAddress> = {};
   for (const [id, addr] of deps.masters) members[id] = addr;
