@@ -117,21 +117,42 @@ export interface CodecOptions {
 
 const encoder = new Encoder({ ignoreUndefined: true });
 
-/** Encodes an envelope as one frame (length prefix included). Throws if it exceeds the maximum. */
-export function encodeFrame(env: Omit<Envelope, "v">, opts: CodecOptions = {}): Uint8Array {
+/**
+ * Encodes the payload of `env` (no length prefix) into the encoder's shared
+ * buffer and returns a view of it, valid only until the next encode: copy it
+ * (e.g. with {@link writeFrame}) before encoding anything else. Throws an
+ * `oversized` {@link CodecError} if it exceeds the maximum.
+ */
+export function encodePayloadShared(env: Omit<Envelope, "v">, opts: CodecOptions = {}): Uint8Array {
   const max = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  const arr: unknown[] = [WIRE_VERSION, env.kind, env.id, env.type, env.body];
-  if (env.deadlineMs !== undefined) arr.push(env.deadlineMs);
-  const payload = encoder.encode(arr);
+  const arr: unknown[] = env.deadlineMs === undefined
+    ? [WIRE_VERSION, env.kind, env.id, env.type, env.body]
+    : [WIRE_VERSION, env.kind, env.id, env.type, env.body, env.deadlineMs];
+  const payload = encoder.encodeSharedRef(arr);
   if (payload.byteLength > max) {
     throw new CodecError(
       "oversized",
       `frame of ${payload.byteLength} bytes exceeds the maximum of ${max} bytes (type ${env.type})`,
     );
   }
+  return payload;
+}
+
+/** Writes `payload` as one frame (length prefix, then the bytes) into `dst` at `at`. */
+export function writeFrame(dst: Uint8Array, at: number, payload: Uint8Array): void {
+  const len = payload.byteLength;
+  dst[at] = len >>> 24;
+  dst[at + 1] = (len >>> 16) & 0xff;
+  dst[at + 2] = (len >>> 8) & 0xff;
+  dst[at + 3] = len & 0xff;
+  dst.set(payload, at + FRAME_HEADER_BYTES);
+}
+
+/** Encodes an envelope as one frame (length prefix included). Throws if it exceeds the maximum. */
+export function encodeFrame(env: Omit<Envelope, "v">, opts: CodecOptions = {}): Uint8Array {
+  const payload = encodePayloadShared(env, opts);
   const out = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
-  new DataView(out.buffer).setUint32(0, payload.byteLength);
-  out.set(payload, FRAME_HEADER_BYTES);
+  writeFrame(out, 0, payload);
   return out;
 }
 
@@ -229,7 +250,7 @@ export function decodeFrame(
   if (frame.byteLength < FRAME_HEADER_BYTES) {
     return err("truncated", `frame of ${frame.byteLength} bytes is shorter than its header`);
   }
-  const len = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0);
+  const len = readLength(frame, 0);
   if (len > max) return err("oversized", `frame claims ${len} bytes; the maximum is ${max}`);
   const have = frame.byteLength - FRAME_HEADER_BYTES;
   if (have < len) return err("truncated", `frame claims ${len} bytes but only ${have} arrived`);
@@ -264,13 +285,33 @@ const cancelBodySchema: Schema<null> = {
   },
 };
 
+/** The big-endian 32-bit length at `at` (the caller checked that 4 bytes are there). */
+function readLength(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * Incremental frame splitter for a byte stream. Push chunks as they arrive;
  * pull complete frames. A header claiming more than the maximum is reported
  * at once (before its body arrives), so the caller can close the connection.
+ *
+ * Every payload returned is a buffer of its own that the reader never
+ * writes to again (a decoded message may keep views into it). Copies are
+ * kept to at most one per frame: a chunk pushed while nothing is buffered is
+ * read in place (so a pushed chunk must not be modified afterwards), a frame
+ * filling most of a chunk is handed out in place, and a large frame
+ * assembled in the reader's buffer is handed out as it is, the buffer being
+ * replaced. Memory grows only with bytes actually received,
+ * never with the length a frame claims.
  */
 export class FrameReader {
-  #buf: Uint8Array = new Uint8Array(0);
+  /** Read-only bytes being consumed: a pushed chunk, or the tail of a handed-out buffer. */
+  #src: Uint8Array = NO_BYTES;
+  #srcPos = 0;
+  /** Owned buffer for a frame that spans chunks. */
+  #buf: Uint8Array = NO_BYTES;
   #start = 0;
   #end = 0;
   readonly #max: number;
@@ -282,26 +323,67 @@ export class FrameReader {
 
   /** Bytes received but not yet returned as frames. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#src.byteLength - this.#srcPos + this.#end - this.#start;
   }
 
-  /** Appends received bytes. */
+  /** Appends received bytes; the reader may keep `chunk`, which must not change afterwards. */
   push(chunk: Uint8Array): void {
-    if (this.#buf.byteLength - this.#end < chunk.byteLength) {
-      const live = this.#end - this.#start;
-      const need = live + chunk.byteLength;
-      if (need <= this.#buf.byteLength) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-      } else {
-        const next = new Uint8Array(Math.max(need, this.#buf.byteLength * 2, 4096));
-        next.set(this.#buf.subarray(this.#start, this.#end), 0);
-        this.#buf = next;
-      }
-      this.#start = 0;
-      this.#end = live;
+    if (chunk.byteLength === 0) return;
+    const srcLive = this.#src.byteLength - this.#srcPos;
+    if (srcLive === 0 && this.#end === this.#start) {
+      this.#src = chunk;
+      this.#srcPos = 0;
+      this.#start = this.#end = 0;
+      return;
+    }
+    if (srcLive > 0) {
+      // Only a partial frame is left in the read-only source: move it to an owned buffer.
+      const rest = this.#src.subarray(this.#srcPos);
+      this.#src = NO_BYTES;
+      this.#srcPos = 0;
+      this.#reserve(rest.byteLength + chunk.byteLength, rest, chunk);
+      this.#buf.set(rest, this.#end);
+      this.#end += rest.byteLength;
+    } else if (this.#buf.byteLength - this.#end < chunk.byteLength) {
+      this.#reserve(this.#end - this.#start + chunk.byteLength, null, chunk);
     }
     this.#buf.set(chunk, this.#end);
     this.#end += chunk.byteLength;
+  }
+
+  /**
+   * Makes room for `need` live bytes at the end of an owned buffer. A frame
+   * whose header is known is given at most its own size, so a complete large
+   * frame fills its buffer exactly and can be handed out without a copy.
+   */
+  #reserve(need: number, head: Uint8Array | null, chunk: Uint8Array): void {
+    const live = this.#end - this.#start;
+    if (need <= this.#buf.byteLength) {
+      // The owned buffer is big enough: reuse it (it was never handed out).
+      if (head === null) this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#start = 0;
+      this.#end = head === null ? live : 0;
+      return;
+    }
+    const first = head ?? this.#buf.subarray(this.#start, this.#end);
+    let cap = Math.max(need * 2, 4096);
+    if (first.byteLength + chunk.byteLength >= FRAME_HEADER_BYTES) {
+      // The header may straddle the buffered bytes and the new chunk.
+      let len = 0;
+      for (let i = 0; i < FRAME_HEADER_BYTES; i++) {
+        const b = i < first.byteLength ? first[i] : chunk[i - first.byteLength];
+        len = len * 256 + b;
+      }
+      const frame = FRAME_HEADER_BYTES + len;
+      if (frame >= need && frame <= this.#max + FRAME_HEADER_BYTES) {
+        cap = Math.min(cap, Math.max(frame, 4096));
+      }
+    }
+    const next = new Uint8Array(cap);
+    if (head === null) next.set(first, 0);
+    this.#buf = next;
+    this.#start = 0;
+    this.#end = head === null ? live : 0;
   }
 
   /**
@@ -309,17 +391,49 @@ export class FrameReader {
    * `oversized` error if the next frame claims more than the maximum.
    */
   next(): Uint8Array | null | CodecError {
+    const src = this.#src;
+    const srcLive = src.byteLength - this.#srcPos;
+    if (srcLive > 0) {
+      if (srcLive < FRAME_HEADER_BYTES) return null;
+      const len = readLength(src, this.#srcPos);
+      if (len > this.#max) return this.#oversized(len);
+      if (srcLive < FRAME_HEADER_BYTES + len) return null;
+      const from = this.#srcPos + FRAME_HEADER_BYTES;
+      this.#srcPos = from + len;
+      if (this.#srcPos === src.byteLength) {
+        this.#src = NO_BYTES;
+        this.#srcPos = 0;
+      }
+      // A frame that fills most of its chunk is handed out in place; a small one is copied
+      // so that a message kept for long does not pin the whole chunk.
+      return len >= src.buffer.byteLength >>> 2
+        ? src.subarray(from, from + len)
+        : src.slice(from, from + len);
+    }
     const avail = this.#end - this.#start;
     if (avail < FRAME_HEADER_BYTES) return null;
-    const len = new DataView(this.#buf.buffer, this.#buf.byteOffset + this.#start, 4).getUint32(0);
-    if (len > this.#max) {
-      return new CodecError("oversized", `frame claims ${len} bytes; the maximum is ${this.#max}`);
-    }
+    const buf = this.#buf;
+    const len = readLength(buf, this.#start);
+    if (len > this.#max) return this.#oversized(len);
     if (avail < FRAME_HEADER_BYTES + len) return null;
     const from = this.#start + FRAME_HEADER_BYTES;
-    const payload = this.#buf.slice(from, from + len);
-    this.#start = from + len;
+    const to = from + len;
+    if (len >= buf.byteLength >>> 2) {
+      // A large frame: hand the buffer out and read what follows it from there, read-only.
+      this.#buf = NO_BYTES;
+      if (to < this.#end) {
+        this.#src = buf.subarray(to, this.#end);
+        this.#srcPos = 0;
+      }
+      this.#start = this.#end = 0;
+      return buf.subarray(from, to);
+    }
+    this.#start = to;
     if (this.#start === this.#end) this.#start = this.#end = 0;
-    return payload;
+    return buf.slice(from, to);
+  }
+
+  #oversized(len: number): CodecError {
+    return new CodecError("oversized", `frame claims ${len} bytes; the maximum is ${this.#max}`);
   }
 }

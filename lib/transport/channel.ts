@@ -1,9 +1,10 @@
 /**
  * A framed, ordered, bidirectional channel over a byte stream: the hot path
  * of every connection. Outgoing frames go through a bounded queue (senders
- * wait when it is full) and are written in batches (many small frames in one
- * write); incoming bytes are split by `FrameReader` and decoded against the
- * registry. A malformed frame is rejected and counted; a frame over the
+ * wait when it is full) and are written in batches: small frames are encoded
+ * straight into a shared batch buffer (one copy, no concatenation later), a
+ * large frame gets a buffer of its own; each buffer is one write. Incoming
+ * bytes are split by `FrameReader` and decoded against the registry. A malformed frame is rejected and counted; a frame over the
  * maximum closes this channel only.
  *
  * @module
@@ -11,10 +12,12 @@
 import {
   CodecError,
   decodePayload,
-  encodeFrame,
+  encodePayloadShared,
   type Envelope,
+  FRAME_HEADER_BYTES,
   FrameReader,
   type MessageRegistry,
+  writeFrame,
 } from "../../proto/codec.ts";
 import { errorMessage, TransportError } from "./errors.ts";
 import { bump, type TransportLogger, type TransportMetrics } from "./metrics.ts";
@@ -68,8 +71,21 @@ export interface ChannelOptions {
   label: string;
 }
 
-/** Frames coalesced into one write, at most this many bytes. */
-const BATCH_BYTES = 256 * 1024;
+/** Frames of at least this many bytes get a buffer (and a write) of their own. */
+const LARGE_FRAME = 16 * 1024;
+/** First capacity of a batch buffer; later ones double while frames keep coming. */
+const BATCH_MIN = 2 * 1024;
+/** Largest capacity of a batch buffer. */
+const BATCH_MAX = 128 * 1024;
+
+/** Bytes waiting to be written: one large frame, or a batch of small ones. */
+interface Segment {
+  buf: Uint8Array;
+  /** Bytes used in `buf`. */
+  len: number;
+  /** Frames in it. */
+  frames: number;
+}
 
 interface Waiter {
   resolve(): void;
@@ -82,8 +98,11 @@ export class FrameChannel {
   readonly #opts: ChannelOptions;
   #handlers: ChannelHandlers | null = null;
   readonly #reader: FrameReader;
-  #queue: Uint8Array[] = [];
+  #queue: Segment[] = [];
   #queueHead = 0;
+  /** The last segment of the queue while small frames may still be appended to it. */
+  #open: Segment | null = null;
+  #queuedFrames = 0;
   #queuedBytes = 0;
   #waiters: Waiter[] = [];
   #pumping = false;
@@ -106,7 +125,7 @@ export class FrameChannel {
 
   /** Frames waiting to be written. */
   get queuedFrames(): number {
-    return this.#queue.length - this.#queueHead;
+    return this.#queuedFrames;
   }
 
   /** Starts reading and delivering frames to `handlers`. */
@@ -127,18 +146,21 @@ export class FrameChannel {
    */
   send(env: OutEnvelope): Promise<void> {
     if (this.#closed || this.#ending) return Promise.reject(this.#closedError());
+    if (this.#waiters.length === 0 && this.#hasRoom()) {
+      // Encoded straight into the queue: the encoder's buffer is copied once.
+      try {
+        this.#enqueue(encodePayloadShared(env, { maxFrameBytes: this.#opts.maxFrameBytes }));
+      } catch (e) {
+        return Promise.reject(this.#encodeError(e));
+      }
+      return Promise.resolve();
+    }
     let frame: Uint8Array;
     try {
-      frame = encodeFrame(env, { maxFrameBytes: this.#opts.maxFrameBytes });
+      // Waits in the queue: needs a copy of its own.
+      frame = encodePayloadShared(env, { maxFrameBytes: this.#opts.maxFrameBytes }).slice();
     } catch (e) {
-      if (e instanceof CodecError) {
-        return Promise.reject(new TransportError("frame_too_large", e.message));
-      }
-      return Promise.reject(e);
-    }
-    if (this.#waiters.length === 0 && this.#hasRoom()) {
-      this.#enqueue(frame);
-      return Promise.resolve();
+      return Promise.reject(this.#encodeError(e));
     }
     return new Promise<void>((resolve, reject) => {
       this.#waiters.push({
@@ -149,6 +171,11 @@ export class FrameChannel {
         reject,
       });
     });
+  }
+
+  #encodeError(e: unknown): unknown {
+    if (e instanceof CodecError) return new TransportError("frame_too_large", e.message);
+    return e;
   }
 
   /** Writes everything queued, then half-closes the sending direction. */
@@ -177,6 +204,8 @@ export class FrameChannel {
     this.#endWaiters = [];
     this.#queue = [];
     this.#queueHead = 0;
+    this.#open = null;
+    this.#queuedFrames = 0;
     this.#queuedBytes = 0;
     try {
       this.#io.destroy();
@@ -207,9 +236,28 @@ export class FrameChannel {
     return n < this.#opts.queueFrames && this.#queuedBytes < this.#opts.queueBytes;
   }
 
-  #enqueue(frame: Uint8Array): void {
-    this.#queue.push(frame);
-    this.#queuedBytes += frame.byteLength;
+  /** Appends the frame of `payload` to the queue (copying it) and makes sure the pump runs. */
+  #enqueue(payload: Uint8Array): void {
+    const size = FRAME_HEADER_BYTES + payload.byteLength;
+    if (size >= LARGE_FRAME) {
+      this.#open = null;
+      const buf = new Uint8Array(size);
+      writeFrame(buf, 0, payload);
+      this.#queue.push({ buf, len: size, frames: 1 });
+    } else {
+      let seg = this.#open;
+      if (seg === null || seg.buf.byteLength - seg.len < size) {
+        const cap = seg === null ? BATCH_MIN : Math.min(BATCH_MAX, seg.buf.byteLength * 2);
+        seg = { buf: new Uint8Array(Math.max(cap, size)), len: 0, frames: 0 };
+        this.#queue.push(seg);
+        this.#open = seg;
+      }
+      writeFrame(seg.buf, seg.len, payload);
+      seg.len += size;
+      seg.frames++;
+    }
+    this.#queuedFrames++;
+    this.#queuedBytes += size;
     if (!this.#pumping) {
       this.#pumping = true;
       queueMicrotask(() => this.#pump());
@@ -248,40 +296,21 @@ export class FrameChannel {
     }
   }
 
+  /** The next buffer to write (the open batch is closed when taken). */
   #takeBatch(): Uint8Array {
-    const q = this.#queue;
-    const first = q[this.#queueHead];
-    let count = 1;
-    let size = first.byteLength;
-    while (this.#queueHead + count < q.length) {
-      const next = q[this.#queueHead + count].byteLength;
-      if (size + next > BATCH_BYTES) break;
-      size += next;
-      count++;
-    }
-    let batch: Uint8Array;
-    if (count === 1) {
-      batch = first;
-    } else {
-      batch = new Uint8Array(size);
-      let at = 0;
-      for (let i = 0; i < count; i++) {
-        const f = q[this.#queueHead + i];
-        batch.set(f, at);
-        at += f.byteLength;
-      }
-    }
-    this.#queueHead += count;
-    this.#queuedBytes -= size;
-    this.#opts.metrics.framesOut += count;
-    if (this.#queueHead === q.length) {
+    const seg = this.#queue[this.#queueHead++];
+    if (seg === this.#open) this.#open = null;
+    this.#queuedFrames -= seg.frames;
+    this.#queuedBytes -= seg.len;
+    this.#opts.metrics.framesOut += seg.frames;
+    if (this.#queueHead === this.#queue.length) {
       this.#queue = [];
       this.#queueHead = 0;
     } else if (this.#queueHead > 1024) {
-      this.#queue = q.slice(this.#queueHead);
+      this.#queue = this.#queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
-    return batch;
+    return seg.len === seg.buf.byteLength ? seg.buf : seg.buf.subarray(0, seg.len);
   }
 
   #onData(chunk: Uint8Array): void {

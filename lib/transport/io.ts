@@ -9,7 +9,17 @@ import type { ByteDuplex } from "./channel.ts";
 
 const RESOLVED = Promise.resolve();
 
-/** Adapts a Node-style socket: writes resolve at once unless the socket asks to drain. */
+/**
+ * Bytes a socket (or stream) may hold unwritten before a write waits for it to drain.
+ * Node's own mark (16 KiB) would stall the writer after every batch; this
+ * keeps a few batches in flight per connection.
+ */
+const SOCKET_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Adapts a Node-style socket: writes resolve at once unless the socket holds
+ * more than {@link SOCKET_BUFFER_BYTES} unwritten, then once it drained.
+ */
 export function socketDuplex(sock: Socket): ByteDuplex {
   let ended = false;
   let onEndCb: ((err?: Error) => void) | null = null;
@@ -21,7 +31,7 @@ export function socketDuplex(sock: Socket): ByteDuplex {
   return {
     write(data) {
       if (sock.destroyed) return Promise.reject(new Error("socket is closed"));
-      if (sock.write(data)) return RESOLVED;
+      if (sock.write(data) || sock.writableLength < SOCKET_BUFFER_BYTES) return RESOLVED;
       return new Promise<void>((resolve) => {
         const done = () => {
           sock.off("drain", done);
@@ -54,7 +64,11 @@ export function socketDuplex(sock: Socket): ByteDuplex {
   };
 }
 
-/** Adapts a readable/writable pair, e.g. a `Deno.QuicBidirectionalStream`. */
+/**
+ * Adapts a readable/writable pair, e.g. a `Deno.QuicBidirectionalStream`:
+ * writes resolve at once while less than {@link SOCKET_BUFFER_BYTES} are
+ * unwritten, else once the writable is ready.
+ */
 export function webStreamDuplex(
   readable: ReadableStream<Uint8Array>,
   writable: WritableStream<Uint8Array>,
@@ -64,11 +78,18 @@ export function webStreamDuplex(
   let paused: PromiseWithResolvers<void> | null = null;
   let destroyed = false;
   let writeError: Error | null = null;
+  let unwritten = 0;
   return {
     async write(data) {
       if (writeError) throw writeError;
-      await writer.ready;
-      writer.write(data).catch((e) => {
+      // Several writes may be in flight (up to the same byte bound as a socket's buffer).
+      if (unwritten >= SOCKET_BUFFER_BYTES) await writer.ready;
+      const n = data.byteLength;
+      unwritten += n;
+      writer.write(data).then(() => {
+        unwritten -= n;
+      }, (e) => {
+        unwritten -= n;
         writeError = e instanceof Error ? e : new Error(String(e));
       });
     },

@@ -51,6 +51,9 @@ import type {
 
 const MAX_STREAMS = 4096;
 
+/** Congestion controller of every connection (cluster links are short and fat). */
+const CONGESTION_CONTROL = "throughput";
+
 interface Lane {
   ch: FrameChannel | null;
   ready: Promise<FrameChannel>;
@@ -284,7 +287,10 @@ export class QuicTransport implements Transport {
     };
     try {
       quic = await withTimeout(
-        incoming.accept<false>({ maxConcurrentBidirectionalStreams: MAX_STREAMS }),
+        incoming.accept<false>({
+          maxConcurrentBidirectionalStreams: MAX_STREAMS,
+          congestionControl: CONGESTION_CONTROL,
+        }),
         o.connectTimeoutMs,
         () => new Error("QUIC handshake timed out"),
       );
@@ -433,6 +439,7 @@ export class QuicTransport implements Transport {
           caCerts: [o.identity.caPem],
           endpoint,
           maxConcurrentBidirectionalStreams: MAX_STREAMS,
+          congestionControl: CONGESTION_CONTROL,
         }),
         o.connectTimeoutMs,
         () => new Error(`QUIC connect timed out after ${o.connectTimeoutMs} ms`),

@@ -158,13 +158,19 @@ export class Rpc {
   }
 
   /** Calls `type` on `peer`; resolves with the reply body or fails with a {@link TransportError}. */
-  async call<R = unknown>(
+  call<R = unknown>(
     peer: string,
     type: string,
     body: unknown,
     opts?: CallOptions,
   ): Promise<R> {
-    return await this.#client(peer).call(type, body, opts) as R;
+    let client: PeerClient;
+    try {
+      client = this.#client(peer);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return client.call(type, body, opts) as Promise<R>;
   }
 
   /** Sends a one-way message; resolves once it is queued (waits while the queue is full). */

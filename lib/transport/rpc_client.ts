@@ -19,6 +19,8 @@ import {
 } from "./rpc_types.ts";
 import type { Conn, PeerAddress } from "./types.ts";
 
+const DEDICATED = { dedicated: true } as const;
+
 /** Deadlines are checked by one sweep timer per peer at this granularity (no timer per call). */
 const SWEEP_MS = 5;
 
@@ -107,24 +109,49 @@ export class PeerClient {
     return this.#session !== null && !this.#session.conn.closed;
   }
 
-  /** Sends a request and resolves with the reply body. */
-  async call(type: string, body: unknown, opts: CallOptions = {}): Promise<unknown> {
+  /**
+   * Sends a request and resolves with the reply body. On a live connection
+   * this is synchronous up to the reply: one promise per call, no timer.
+   */
+  call(type: string, body: unknown, opts: CallOptions = {}): Promise<unknown> {
+    const s = this.#session;
+    if (s === null || s.conn.closed) return this.#callConnecting(type, body, opts);
     const deadlineMs = opts.deadlineMs ?? this.#core.defaultDeadlineMs;
-    const deadlineAt = performance.now() + deadlineMs;
-    const s = this.#session && !this.#session.conn.closed
-      ? this.#session
-      : await this.#connect(deadlineAt, opts.signal, opts.waitForReady);
+    return this.#request(s, type, body, undefined, deadlineMs, opts.signal);
+  }
+
+  async #callConnecting(type: string, body: unknown, opts: CallOptions): Promise<unknown> {
+    const deadlineAt = performance.now() + (opts.deadlineMs ?? this.#core.defaultDeadlineMs);
+    const s = await this.#connect(deadlineAt, opts.signal, opts.waitForReady);
+    return await this.#request(s, type, body, deadlineAt, 0, opts.signal);
+  }
+
+  #request(
+    s: ClientSession,
+    type: string,
+    body: unknown,
+    deadlineAt: number | undefined,
+    deadlineMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    if (signal?.aborted) return Promise.reject(cancelledError(this.peerId, signal));
     const id = this.#nextId++;
-    const remaining = Math.max(0, Math.round(deadlineAt - performance.now()));
-    const reply = this.#register(s, id, remaining, opts.signal);
-    await this.#sendRequest(s, {
+    const now = performance.now();
+    // Either an absolute deadline (the call waited for a connection) or a budget from now.
+    const remaining = Math.max(
+      0,
+      Math.round(deadlineAt === undefined ? deadlineMs : deadlineAt - now),
+    );
+    const reply = this.#register(s, id, remaining, signal, undefined, now);
+    // A failed send settles the call with the error; the reply promise carries it.
+    this.#sendRequest(s, {
       kind: FrameKind.Request,
       id,
       type,
       body,
       deadlineMs: remaining,
     }, this.#core.streamPerRpc);
-    return await reply;
+    return reply;
   }
 
   /** Sends a one-way message (resolves once queued). */
@@ -171,12 +198,13 @@ export class PeerClient {
     deadlineMs: number | undefined,
     signal?: AbortSignal,
     pipe?: BulkPipe,
+    now = performance.now(),
   ): Promise<unknown> {
     if (signal?.aborted) return Promise.reject(cancelledError(this.peerId, signal));
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     const p: Pending = { resolve, reject, pipe };
     if (deadlineMs !== undefined) {
-      p.deadlineAt = performance.now() + deadlineMs;
+      p.deadlineAt = now + deadlineMs;
       p.deadlineMs = deadlineMs;
       this.#watched.add(s);
       if (this.#sweepTimer === null) this.#sweepTimer = setTimeout(this.#sweep, SWEEP_MS);
@@ -190,15 +218,24 @@ export class PeerClient {
     return promise;
   }
 
-  async #sendRequest(s: ClientSession, env: Envelope | Omit<Envelope, "v">, dedicated: boolean) {
+  /** Sends a request frame; a failure settles call `env.id` (the returned promise never rejects). */
+  #sendRequest(
+    s: ClientSession,
+    env: Envelope | Omit<Envelope, "v">,
+    dedicated: boolean,
+  ): Promise<void> {
+    let sent: Promise<void>;
     try {
-      await sendVia(this.#core, s.conn, env, { dedicated });
+      sent = sendVia(this.#core, s.conn, env, dedicated ? DEDICATED : undefined);
     } catch (e) {
+      sent = Promise.reject(e);
+    }
+    return sent.catch((e) => {
       const err = e instanceof TransportError
         ? e
         : new TransportError("peer_unavailable", errorMessage(e));
       this.#settle(s, env.id, err, false);
-    }
+    });
   }
 
   /** Ends call `id` with `err` (or a value); tells the server when `cancel` is set. */

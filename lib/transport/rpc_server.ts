@@ -26,6 +26,7 @@ export class ServerSession {
   readonly #core: RpcCore;
   readonly #conn: Conn;
   readonly #active = new Map<number, Active>();
+  readonly #replyTypes = new Map<string, string>();
   #paused = false;
 
   /** Attaches to `conn`. */
@@ -46,6 +47,11 @@ export class ServerSession {
         }
       },
     });
+  }
+
+  /** The authenticated node id of the peer. */
+  get peerId(): string {
+    return this.#conn.peerId;
   }
 
   /** Requests being served. */
@@ -91,22 +97,11 @@ export class ServerSession {
   }
 
   #context(env: Envelope, a: Active): HandlerContext {
-    const deadline = env.deadlineMs !== undefined ? Date.now() + env.deadlineMs : undefined;
-    const signalOf = () => this.#signalOf(env.id, a, env.deadlineMs);
-    return {
-      peer: this.#conn.peerId,
-      type: env.type,
-      id: env.id,
-      deadlineMs: env.deadlineMs,
-      deadline,
-      get signal(): AbortSignal {
-        return signalOf();
-      },
-    };
+    return new RequestContext(this, env, a);
   }
 
   /** The abort signal of a request, created on first use (most handlers never look). */
-  #signalOf(id: number, a: Active, deadlineMs: number | undefined): AbortSignal {
+  signalOf(id: number, a: Active, deadlineMs: number | undefined): AbortSignal {
     if (!a.ac) {
       a.ac = new AbortController();
       if (a.done) a.ac.abort(new TransportError("cancelled", "request already finished"));
@@ -132,7 +127,7 @@ export class ServerSession {
     }
     const stream = core.streamHandlers.get(env.type);
     const handler = stream ? undefined : core.handlers.get(env.type);
-    const reply = replyType(env.type);
+    const reply = this.#replyTypeOf(env.type);
     if ((!stream && !handler) || !core.registry.get(reply)) {
       this.#send({
         kind: FrameKind.Error,
@@ -189,6 +184,16 @@ export class ServerSession {
     } catch (e) {
       fail(e);
     }
+  }
+
+  /** `T.reply` for `T`, remembered per type (a few dozen types, one string each). */
+  #replyTypeOf(type: string): string {
+    let r = this.#replyTypes.get(type);
+    if (r === undefined) {
+      r = replyType(type);
+      if (this.#replyTypes.size < 1024) this.#replyTypes.set(type, r);
+    }
+    return r;
   }
 
   #finish(id: number, a: Active, frame: OutEnvelope, abortReason?: Error): void {
@@ -253,5 +258,32 @@ export class ServerSession {
       a.pipe?.fail(reason);
     }
     this.#active.clear();
+  }
+}
+
+/** The {@link HandlerContext} of one request; its abort signal is made on first use. */
+class RequestContext implements HandlerContext {
+  readonly peer: string;
+  readonly type: string;
+  readonly id: number;
+  readonly deadlineMs?: number;
+  readonly deadline?: number;
+  readonly #session: ServerSession;
+  readonly #active: Active;
+
+  constructor(session: ServerSession, env: Envelope, a: Active) {
+    this.#session = session;
+    this.#active = a;
+    this.peer = session.peerId;
+    this.type = env.type;
+    this.id = env.id;
+    if (env.deadlineMs !== undefined) {
+      this.deadlineMs = env.deadlineMs;
+      this.deadline = Date.now() + env.deadlineMs;
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#session.signalOf(this.id, this.#active, this.deadlineMs);
   }
 }

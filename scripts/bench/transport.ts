@@ -2,15 +2,19 @@
  * Transport benchmark: raw Deno TCP (echo and one-way bandwidth) as the
  * baseline, then our RPC over TCP+TLS and QUIC (pipelined and sequential
  * calls of 64 B and 64 KiB, latency percentiles, bulk-stream bandwidth),
- * each with its ratio against the baseline measured in the same run.
+ * each with its ratio against the baseline measured in the same run. Plain
+ * `node:tls` sockets with the same mutual-TLS setup (echo and one-way) are
+ * measured too, as the ceiling the TCP+TLS transport runs under; the TLS
+ * lines print a second ratio against them.
  *
  * `deno run -P scripts/bench/transport.ts [--seconds S] [--kinds tcp,quic]`
  *
  * @module
  */
+import * as tls from "node:tls";
 import { bytes, object, uint } from "../../proto/schema.ts";
 import { startTestNode, testPki } from "../../lib/transport/testing.ts";
-import type { TransportKind } from "../../lib/transport/types.ts";
+import type { NodeIdentity, TransportKind } from "../../lib/transport/types.ts";
 
 const SMALL = 64;
 const LARGE = 64 * 1024;
@@ -114,6 +118,95 @@ async function rawBandwidth(seconds: number): Promise<Rate> {
   return { perSec: total / LARGE / dt, mbPerSec: total / dt / 1e6 };
 }
 
+/** A `node:tls` server and client with the transport's mutual-TLS options, nothing on top. */
+async function tlsPair(
+  onServerData: (sock: tls.TLSSocket, chunk: Uint8Array) => void,
+): Promise<{ client: tls.TLSSocket; server: tls.Server; closed: Promise<void> }> {
+  const pki = await testPki("bench-tls-ca");
+  const s: NodeIdentity = await pki.identity("srv");
+  const c: NodeIdentity = await pki.identity("cli");
+  const closed = Promise.withResolvers<void>();
+  const server = tls.createServer({
+    key: s.keyPem,
+    cert: s.certPem,
+    ca: [s.caPem],
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: "TLSv1.2",
+  }, (sock) => {
+    sock.setNoDelay(true);
+    sock.on("data", (d: Uint8Array) => onServerData(sock, d));
+    sock.on("end", () => sock.end());
+    sock.on("close", () => closed.resolve());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  const client = tls.connect({
+    host: "127.0.0.1",
+    port,
+    servername: "srv.elasticore",
+    ca: [c.caPem],
+    cert: c.certPem,
+    key: c.keyPem,
+    minVersion: "TLSv1.2",
+  });
+  client.setNoDelay(true);
+  await new Promise<void>((r) => client.once("secureConnect", () => r()));
+  return { client, server, closed: closed.promise };
+}
+
+function writeNode(sock: tls.TLSSocket, data: Uint8Array): Promise<void> | null {
+  if (sock.write(data)) return null;
+  return new Promise((r) => sock.once("drain", () => r()));
+}
+
+/** Plain `node:tls` echo: `size`-byte messages, `INFLIGHT` outstanding, for `seconds`. */
+async function tlsEcho(size: number, seconds: number): Promise<Rate> {
+  const { client, server, closed } = await tlsPair((sock, d) => void sock.write(d));
+  const msg = new Uint8Array(size);
+  let sent = 0;
+  let bytesIn = 0;
+  let wake = null as (() => void) | null;
+  client.on("data", (d: Uint8Array) => {
+    bytesIn += d.byteLength;
+    wake?.();
+  });
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  while (performance.now() < end) {
+    while (sent - Math.floor(bytesIn / size) >= INFLIGHT) {
+      await new Promise<void>((r) => wake = r);
+    }
+    const w = writeNode(client, msg);
+    if (w) await w;
+    sent++;
+  }
+  while (Math.floor(bytesIn / size) < sent) await new Promise<void>((r) => wake = r);
+  const dt = (performance.now() - t0) / 1000;
+  client.end();
+  await closed;
+  server.close();
+  return { perSec: sent / dt, mbPerSec: (sent * size) / dt / 1e6 };
+}
+
+/** Plain `node:tls` one-way bandwidth with 64 KiB writes. */
+async function tlsBandwidth(seconds: number): Promise<Rate> {
+  let total = 0;
+  const { client, server, closed } = await tlsPair((_s, d) => void (total += d.byteLength));
+  const chunk = new Uint8Array(LARGE);
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  while (performance.now() < end) {
+    const w = writeNode(client, chunk);
+    if (w) await w;
+  }
+  client.end();
+  await closed;
+  const dt = (performance.now() - t0) / 1000;
+  server.close();
+  return { perSec: total / LARGE / dt, mbPerSec: total / dt / 1e6 };
+}
+
 async function rpcPair(kind: TransportKind, streamPerRpc = false) {
   const pki = await testPki("bench-ca");
   const srv = await startTestNode({ kind, identity: await pki.identity("srv"), messages });
@@ -185,9 +278,16 @@ function fmt(r: Rate): string {
   return `${r.perSec.toFixed(0).padStart(8)}/s  ${r.mbPerSec.toFixed(1).padStart(7)} MB/s${lat}`;
 }
 
-function line(name: string, r: Rate, base?: Rate, by: "perSec" | "mbPerSec" = "perSec"): void {
+function line(
+  name: string,
+  r: Rate,
+  base?: Rate,
+  by: "perSec" | "mbPerSec" = "perSec",
+  tlsBase?: Rate,
+): void {
   const ratio = base ? `  ratio ${(r[by] / base[by]).toFixed(2)}` : "";
-  console.log(`${name.padEnd(44)} ${fmt(r)}${ratio}`);
+  const tlsRatio = tlsBase ? ` (vs node:tls ${(r[by] / tlsBase[by]).toFixed(2)})` : "";
+  console.log(`${name.padEnd(44)} ${fmt(r)}${ratio}${tlsRatio}`);
 }
 
 /** Runs the benchmark (see the module documentation). */
@@ -197,27 +297,41 @@ export default async function bench(args: string[]): Promise<void> {
   const kindIdx = args.indexOf("--kinds");
   const kinds = (kindIdx >= 0 ? args[kindIdx + 1] : "tcp,quic").split(",") as TransportKind[];
 
-  console.log(`transport benchmark (${seconds}s per measurement, ${INFLIGHT} in flight)`);
+  const load = Deno.loadavg()[0].toFixed(1);
+  console.log(
+    `transport benchmark (${seconds}s per measurement, ${INFLIGHT} in flight, load ${load})`,
+  );
   const echoSmall = await rawEcho(SMALL, seconds);
   const echoLarge = await rawEcho(LARGE, seconds);
   const bw = await rawBandwidth(seconds);
   line("baseline raw TCP echo 64 B pipelined", echoSmall);
   line("baseline raw TCP echo 64 KiB pipelined", echoLarge);
   line("baseline raw TCP one-way 64 KiB writes", bw);
+  const tls = kinds.includes("tcp")
+    ? {
+      small: await tlsEcho(SMALL, seconds),
+      large: await tlsEcho(LARGE, seconds),
+      bw: await tlsBandwidth(seconds),
+    }
+    : null;
+  if (tls) {
+    line("ceiling node:tls echo 64 B pipelined", tls.small, echoSmall);
+    line("ceiling node:tls echo 64 KiB pipelined", tls.large, echoLarge);
+    line("ceiling node:tls one-way 64 KiB writes", tls.bw, bw, "mbPerSec");
+  }
 
   for (const kind of kinds) {
     const { srv, cli } = await rpcPair(kind);
+    const t = kind === "tcp" ? tls : null;
     try {
       const name = kind === "tcp" ? "TCP+TLS" : "QUIC";
-      line(`${name} RPC 64 B pipelined`, await rpcCalls(cli, SMALL, INFLIGHT, seconds), echoSmall);
+      const small = await rpcCalls(cli, SMALL, INFLIGHT, seconds);
+      line(`${name} RPC 64 B pipelined`, small, echoSmall, "perSec", t?.small);
       line(`${name} RPC 64 B sequential`, await rpcCalls(cli, SMALL, 1, seconds), echoSmall);
-      line(
-        `${name} RPC 64 KiB pipelined`,
-        await rpcCalls(cli, LARGE, INFLIGHT, seconds),
-        echoLarge,
-      );
+      const large = await rpcCalls(cli, LARGE, INFLIGHT, seconds);
+      line(`${name} RPC 64 KiB pipelined`, large, echoLarge, "perSec", t?.large);
       line(`${name} RPC 64 KiB sequential`, await rpcCalls(cli, LARGE, 1, seconds), echoLarge);
-      line(`${name} bulk stream`, await rpcBulk(cli, seconds), bw, "mbPerSec");
+      line(`${name} bulk stream`, await rpcBulk(cli, seconds), bw, "mbPerSec", t?.bw);
     } finally {
       await Promise.all([srv.rpc.close(), cli.rpc.close()]);
     }
