@@ -118,6 +118,51 @@ async function rawBandwidth(seconds: number): Promise<Rate> {
   return { perSec: total / LARGE / dt, mbPerSec: total / dt / 1e6 };
 }
 
+/**
+ * Deno's own TLS (`Deno.listenTls` / `Deno.connectTls`, server authentication only: it cannot
+ * check client certificates) one-way bandwidth with 64 KiB writes: a second TLS stack, to show
+ * whether the bulk ceiling is `node:tls` or TLS itself on this machine.
+ */
+async function denoTlsBandwidth(seconds: number): Promise<Rate> {
+  const pki = await testPki("bench-deno-tls-ca");
+  const s: NodeIdentity = await pki.identity("srv");
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: s.certPem,
+    key: s.keyPem,
+  });
+  const done = (async () => {
+    const c = await listener.accept();
+    const buf = new Uint8Array(256 * 1024);
+    let total = 0;
+    for (;;) {
+      const n = await c.read(buf).catch(() => null);
+      if (n === null) break;
+      total += n;
+    }
+    c.close();
+    return total;
+  })();
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    caCerts: [s.caPem],
+  });
+  const chunk = new Uint8Array(LARGE);
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  while (performance.now() < end) {
+    let off = 0;
+    while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+  }
+  conn.close();
+  const total = await done;
+  const dt = (performance.now() - t0) / 1000;
+  listener.close();
+  return { perSec: total / LARGE / dt, mbPerSec: total / dt / 1e6 };
+}
+
 /** A `node:tls` server and client with the transport's mutual-TLS options, nothing on top. */
 async function tlsPair(
   onServerData: (sock: tls.TLSSocket, chunk: Uint8Array) => void,
@@ -318,6 +363,7 @@ export default async function bench(args: string[]): Promise<void> {
     line("ceiling node:tls echo 64 B pipelined", tls.small, echoSmall);
     line("ceiling node:tls echo 64 KiB pipelined", tls.large, echoLarge);
     line("ceiling node:tls one-way 64 KiB writes", tls.bw, bw, "mbPerSec");
+    line("ceiling Deno.listenTls one-way 64 KiB", await denoTlsBandwidth(seconds), bw, "mbPerSec");
   }
 
   for (const kind of kinds) {
