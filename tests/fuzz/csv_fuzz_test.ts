@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Prng } from "../../lib/sim/prng.ts";
 import { CsvParser, formatCsvRow } from "../../lib/stream/csv.ts";
 import { LineSplitter, NdjsonReader } from "../../lib/stream/sources.ts";
+import { fuzzBudget, fuzzSeed } from "./fuzz_util.ts";
 
 const ALPHABET = ['"', ",", "\n", "\r", "a", "b", " ", "é", "😀", '""', "\r\n"];
 
@@ -19,8 +20,8 @@ function parseInChunks(p: Prng, input: string | Uint8Array): string[][] {
 }
 
 Deno.test("fuzz: 6,000 random CSV inputs in random chunks never throw and parse like one chunk", () => {
-  const p = new Prng(99);
-  for (let iter = 0; iter < 6000; iter++) {
+  const p = new Prng(fuzzSeed(99));
+  for (let iter = 0; iter < fuzzBudget(6000); iter++) {
     let s = "";
     for (let n = p.int(60); n > 0; n--) s += p.pick(ALPHABET);
     const whole = new CsvParser();
@@ -44,8 +45,8 @@ Deno.test("fuzz: 6,000 random CSV inputs in random chunks never throw and parse 
 });
 
 Deno.test("fuzz: 5,000 generated record sets round-trip through the writer and parser", () => {
-  const p = new Prng(7);
-  for (let iter = 0; iter < 5000; iter++) {
+  const p = new Prng(fuzzSeed(7));
+  for (let iter = 0; iter < fuzzBudget(5000); iter++) {
     const width = 1 + p.int(5);
     const rows: string[][] = [];
     for (let r = p.int(6); r >= 0; r--) {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ElasticoreError } from "../../lib/errors.ts";
 import { MAX_NAME_BYTES, MAX_PATH_BYTES, normalizePath } from "../../lib/dfs/paths.ts";
 import { Prng } from "../../lib/sim/prng.ts";
+import { fuzzBudget, fuzzSeed } from "./fuzz_util.ts";
 
 const ALPHABET = [
   "a",
@@ -79,11 +80,11 @@ const SEEDS = [
 ];
 
 Deno.test("fuzz: 24,000 random and mutated paths never throw anything but ElasticoreError", () => {
-  const prng = new Prng(20261121);
+  const prng = new Prng(fuzzSeed());
   const enc = new TextEncoder();
   let accepted = 0;
   let rejected = 0;
-  for (let i = 0; i < 24_000; i++) {
+  for (let i = 0; i < fuzzBudget(24_000); i++) {
     const input = i % 2 === 0 ? randomString(prng) : mutate(prng, prng.pick(SEEDS));
     let out: string;
     try {

@@ -4,6 +4,7 @@ import { JobSpecError, parseJobSpec, validateJobSpec } from "../../lib/stream/sp
 import { planJob } from "../../lib/stream/plan.ts";
 import { app1Spec, app2Spec } from "../../lib/stream/apps.ts";
 import { stringify as toToml } from "smol-toml";
+import { fuzzBudget, fuzzSeed } from "./fuzz_util.ts";
 
 const OPS = [
   "filter",
@@ -114,11 +115,11 @@ function mutate(p: Prng, v: unknown, depth = 0): unknown {
 }
 
 Deno.test("fuzz: 6,000 random and mutated job specs only ever raise JobSpecError", () => {
-  const p = new Prng(20240601);
+  const p = new Prng(fuzzSeed(20240601));
   const seeds: unknown[] = [app1Spec(), app2Spec(), JSON.parse(JSON.stringify(app2Spec()))];
   let valid = 0;
   let invalid = 0;
-  for (let i = 0; i < 6000; i++) {
+  for (let i = 0; i < fuzzBudget(6000); i++) {
     const base = p.pick(seeds);
     const candidate = i % 5 === 0 ? randomValue(p) : mutate(p, mutate(p, base));
     const asText = i % 7 === 0;

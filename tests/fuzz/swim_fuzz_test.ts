@@ -3,6 +3,7 @@ import { safeParse } from "../../proto/schema.ts";
 import { PushPull, swimMessages, type Update } from "../../proto/swim.ts";
 import { Prng } from "../../lib/sim/prng.ts";
 import { makeNode, testConfig } from "../../lib/swim/harness.ts";
+import { fuzzBudget, fuzzSeed } from "./fuzz_util.ts";
 
 const IDS = ["a", "b", "c", "d", "e", "", "zz"];
 const TYPES = Object.keys(swimMessages);
@@ -112,7 +113,7 @@ function mutate(r: Prng, body: Record<string, unknown>): unknown {
 }
 
 Deno.test("swim fuzz: 12,000 random and mutated messages never throw and keep the core sane", () => {
-  const r = new Prng(20261121);
+  const r = new Prng(fuzzSeed());
   for (const lifeguard of [true, false]) {
     const node = makeNode("a", ["a", "b", "c", "d"], testConfig({ lifeguard }), 7);
     const core = node.core;
@@ -120,7 +121,7 @@ Deno.test("swim fuzz: 12,000 random and mutated messages never throw and keep th
     let accepted = 0;
     let rejected = 0;
     let lastInc = core.incarnation;
-    for (let i = 0; i < 6000; i++) {
+    for (let i = 0; i < fuzzBudget(6000); i++) {
       now += r.int(120);
       const type = r.chance(0.95) ? r.pick(TYPES) : r.pick(["swim.bogus", "", "raft.append"]);
       const valid = Object.hasOwn(swimMessages, type) ? validBody(r, type) : {};
