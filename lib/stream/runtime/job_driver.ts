@@ -13,6 +13,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { Rpc } from "../../transport/mod.ts";
+import { stallTimeoutMs, StallWatchdog } from "./stall_watchdog.ts";
 import { CheckpointCoordinator, type CoordinatorEffect } from "../checkpoint/coordinator.ts";
 import type { JobSpec } from "../spec.ts";
 import {
@@ -65,6 +66,8 @@ export interface DriverDeps {
   tickMs: number;
   /** Restarts after which a job fails. */
   maxRestarts: number;
+  /** Stall timeout override (default {@link stallTimeoutMs} of the job's checkpoint timeout). */
+  stallTimeoutMs?: number;
   /** Called when the job's state changed. */
   changed(): void;
 }
@@ -90,6 +93,7 @@ export class JobDriver {
   #progress = new Map<string, TaskProgress>();
   #rates = new Map<number, { total: number; at: number; rate: number }>();
   #lastCheckpoint: JobView["lastCheckpoint"] = null;
+  #stall: StallWatchdog;
 
   private constructor(deps: DriverDeps, record: JobRecord, version: number, m?: Manifest) {
     this.#deps = deps;
@@ -99,6 +103,9 @@ export class JobDriver {
     if (m && !m.final) this.#lastCheckpoint = { id: m.id, at: m.at, durationMs: m.durationMs };
     this.graph = buildGraph(record.spec);
     this.#coord = this.#newCoordinator();
+    this.#stall = new StallWatchdog(
+      deps.stallTimeoutMs ?? stallTimeoutMs(record.spec.checkpoint?.timeoutMs),
+    );
   }
 
   /** Creates the record of a new job and starts it. */
@@ -318,9 +325,29 @@ export class JobDriver {
   }
 
   #tick(): void {
-    if (!this.#running || this.#stopped || this.#done.size > 0) return;
+    if (!this.#running || this.#stopped) return;
+    if (this.#stall.observe(this.#progressMark(), Date.now())) {
+      const reason = `no progress for ${this.#stall.stalledFor(Date.now())} ms`;
+      this.#deps.logger?.warn("job {id} attempt {a}: {reason}; restarting from checkpoint {c}", {
+        id: this.#record.id,
+        a: this.#record.attempt,
+        reason,
+        c: this.#manifest?.id ?? 0,
+      });
+      this.#stall.reset();
+      this.taskFailed(this.graph.tasks[0], reason);
+      return;
+    }
+    if (this.#done.size > 0) return;
     this.#coord.tick();
     this.#handle(this.#coord.ready());
+  }
+
+  /** Changes whenever the job progresses: records, finished tasks, checkpoints, attempts. */
+  #progressMark(): string {
+    let n = 0;
+    for (const p of this.#progress.values()) n += p.recordsIn + p.recordsOut;
+    return `${this.#record.attempt}/${n}/${this.#done.size}/${this.#lastCheckpoint?.id ?? 0}`;
   }
 
   #handle(effects: CoordinatorEffect[]): void {
@@ -355,6 +382,11 @@ export class JobDriver {
           break;
         }
         case "abort":
+          this.#deps.logger?.info("job {id}: checkpoint {c} aborted: {reason}", {
+            id: r.id,
+            c: e.checkpointId,
+            reason: e.reason,
+          });
           this.#acks.delete(e.checkpointId);
           this.#triggered.delete(e.checkpointId);
           this.#notify(this.#workersOf(), "stream.abort", {

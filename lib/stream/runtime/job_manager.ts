@@ -54,6 +54,11 @@ export interface JobManagerOptions {
   heartbeatMs?: number;
   /** Restarts after which a job fails (default 50). */
   maxRestarts?: number;
+  /**
+   * Milliseconds without progress after which a running attempt restarts from its last
+   * checkpoint (default: three checkpoint timeouts, at least 30 s; see `stall_watchdog.ts`).
+   */
+  stallTimeoutMs?: number;
 }
 
 /** See the module documentation. */
@@ -166,6 +171,7 @@ export class JobManager {
       creditWindow: o.creditWindow ?? 8192,
       tickMs: o.tickMs ?? 50,
       maxRestarts: o.maxRestarts ?? 50,
+      stallTimeoutMs: o.stallTimeoutMs,
       changed: () => {
         for (const w of this.#waiters) w();
       },

@@ -8,7 +8,7 @@
  */
 import { startTestNode, type TestNode, testPki } from "../../transport/testing.ts";
 import { StaticWorkerDirectory, type WorkerInfo } from "./directory.ts";
-import { LocalDirFs } from "./fs.ts";
+import { LocalDirFs, type StreamFs } from "./fs.ts";
 import { JobManager, type JobManagerOptions } from "./job_manager.ts";
 import { streamRuntimeMessages } from "./messages.ts";
 import { MemoryMetaStore } from "./meta.ts";
@@ -26,6 +26,8 @@ export interface LocalClusterOptions {
   manager?: Partial<JobManagerOptions>;
   /** An existing directory to use as the file system (default: a new temp dir). */
   dir?: string;
+  /** Wraps the file system the workers see (to inject storage faults in tests). */
+  workerFs?: (fs: StreamFs, worker: string) => StreamFs;
 }
 
 /** A running in-process cluster. */
@@ -82,7 +84,8 @@ export async function startLocalStreamCluster(
   const directory = new StaticWorkerDirectory(infos);
   const workers = nodes.slice(1).map((t, i) => {
     t.rpc.addPeer("m1", { hostname: "127.0.0.1", port: Number(m1.split(":")[1]) });
-    return new StreamWorker({ nodeId: ids[i + 1], rpc: t.rpc, fs });
+    const wfs = opts.workerFs ? opts.workerFs(fs, ids[i + 1]) : fs;
+    return new StreamWorker({ nodeId: ids[i + 1], rpc: t.rpc, fs: wfs });
   });
   const manager = new JobManager({
     nodeId: "m1",
