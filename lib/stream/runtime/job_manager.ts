@@ -61,6 +61,9 @@ export interface JobManagerOptions {
   stallTimeoutMs?: number;
 }
 
+/** How often the leader looks for job records no driver runs. */
+const RECONCILE_MS = 2_000;
+
 /** See the module documentation. */
 export class JobManager {
   readonly #o: JobManagerOptions;
@@ -73,6 +76,8 @@ export class JobManager {
   #timers: ReturnType<typeof setInterval>[] = [];
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
+  #reconciling = false;
+  readonly #submitting = new Set<string>();
 
   /** Registers the report handlers; call {@link start}. */
   constructor(opts: JobManagerOptions) {
@@ -102,6 +107,7 @@ export class JobManager {
       }
     });
     this.#timers.push(setInterval(() => this.#checkLeader(), 200));
+    this.#timers.push(setInterval(() => this.#reconcile(), RECONCILE_MS));
     this.#timers.push(setInterval(() => this.#heartbeat(), this.#o.heartbeatMs ?? 300));
     this.#checkLeader();
   }
@@ -138,6 +144,31 @@ export class JobManager {
       this.#drivers.set(r.id, d);
     }
     this.#o.logger?.info("leading: loaded {n} jobs", { n: this.#drivers.size });
+  }
+
+  /**
+   * Picks up job records no driver runs: a submission that raced a leader change can be
+   * committed (forwarded to the new leader) after the new leader loaded the jobs.
+   */
+  #reconcile(): void {
+    if (!this.leading || this.#reconciling) return;
+    this.#reconciling = true;
+    (async () => {
+      const items = await this.#o.meta.list<JobRecord>(metaKeys.prefix);
+      for (const [key, item] of items) {
+        if (key.slice(metaKeys.prefix.length).includes("/")) continue;
+        const r = item.value;
+        if (!this.leading || this.#drivers.has(r.id) || this.#submitting.has(r.id)) continue;
+        const d = await JobDriver.load(this.#deps(), r, item.version);
+        if (!this.leading || this.#drivers.has(r.id)) {
+          d.stop();
+          continue;
+        }
+        this.#drivers.set(r.id, d);
+        if (!d.ended) this.#o.logger?.info("picked up job {id} that no driver ran", { id: r.id });
+      }
+    })().catch((e) => this.#o.logger?.warn("job reconcile failed: {err}", { err: String(e) }))
+      .finally(() => (this.#reconciling = false));
   }
 
   async #ready(): Promise<void> {
@@ -231,9 +262,23 @@ export class JobManager {
   async submit(spec: JobSpec): Promise<JobView> {
     await this.#ready();
     const id = `j-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
-    const d = await JobDriver.submit(this.#deps(), id, spec);
-    this.#drivers.set(id, d);
-    return d.view();
+    this.#submitting.add(id);
+    try {
+      const d = await JobDriver.submit(this.#deps(), id, spec);
+      if (!this.leading) {
+        // Leadership moved while the record was committed: the new leader runs the job.
+        d.stop();
+        throw new ElasticoreError(
+          "not_leader",
+          `leadership changed while job ${id} was submitted; it is stored and the new leader runs it`,
+          { status: 503, hint: `check it with: elasticore job status ${id}` },
+        );
+      }
+      this.#drivers.set(id, d);
+      return d.view();
+    } finally {
+      this.#submitting.delete(id);
+    }
   }
 
   /** Every job, newest first. */

@@ -1,0 +1,59 @@
+/**
+ * A job record committed after the leader loaded the jobs (a submission that
+ * raced a leader change) is picked up by the leader's periodic reconcile and
+ * runs to completion, exactly once.
+ */
+import assert from "node:assert/strict";
+import { checkSequences } from "../../lib/stream/sequences.ts";
+import { type JobRecord, metaKeys } from "../../lib/stream/runtime/commit.ts";
+import { startLocalStreamCluster } from "../../lib/stream/runtime/testing.ts";
+import { validateJobSpec } from "../../lib/stream/spec.ts";
+
+Deno.test("a job record no driver runs is picked up and finished by the leader", async () => {
+  const c = await startLocalStreamCluster({
+    workers: 2,
+    manager: { heartbeatMs: 100, creditWindow: 256, batchSize: 64 },
+  });
+  try {
+    let s = "";
+    for (let v = 1; v <= 500; v++) for (let k = 0; k < 4; k++) s += `{"key":"k${k}","v":${v}}\n`;
+    await c.fs.write("/in/orphan.ndjson", new TextEncoder().encode(s));
+    const spec = validateJobSpec({
+      name: "orphan",
+      source: { kind: "ndjson", path: "/in/orphan.ndjson" },
+      stages: [
+        { op: "keyBy", column: "key", parallelism: 2 },
+        { op: "count", as: "n", parallelism: 2 },
+      ],
+      sink: { kind: "dfs", path: "/out/orphan.ndjson" },
+      checkpoint: { intervalMs: 100 },
+    });
+    assert.equal((await c.manager.list()).length, 0);
+    // What a previous leader's forwarded write leaves behind: the record, and no driver here.
+    const record: JobRecord = {
+      id: "j-orphan",
+      name: "orphan",
+      spec,
+      state: "pending",
+      submittedAt: new Date().toISOString(),
+      attempt: 0,
+      assignment: {},
+      restarts: 0,
+    };
+    await c.meta.put(metaKeys.job(record.id), record, 0);
+    const deadline = Date.now() + 10_000;
+    while (!(await c.manager.list()).some((j) => j.id === "j-orphan")) {
+      assert.ok(Date.now() < deadline, "the leader did not pick up the job record");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const done = await c.manager.wait("j-orphan", 30_000);
+    assert.equal(done.state, "finished", done.error);
+    const out = await c.output(done);
+    const expectLast = new Map(Array.from({ length: 4 }, (_, k) => [`k${k}`, 500]));
+    const rep = checkSequences(out, { valueField: "n", expectLast });
+    assert.ok(rep.ok, rep.problems.join("; "));
+    assert.equal(out.length, 2000);
+  } finally {
+    await c.stop();
+  }
+});
