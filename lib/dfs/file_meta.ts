@@ -42,7 +42,6 @@ import {
   uint,
 } from "../../proto/schema.ts";
 import { chainHead, sealed } from "./meta_head.ts";
-import { confirmedOf, UNCONFIRMED } from "./meta_order.ts";
 import { blockKey, ringIdToHex } from "./ring/id.ts";
 
 /** Longest path, in UTF-16 code units. */
@@ -73,12 +72,8 @@ export const FileMetaSchema = object({
   modifiedMs: uint,
   appendSeq: uint,
   head: optional(str(64)),
-  confirmed: optional(object({ version: uint, appendSeq: uint })),
 });
-/**
- * The metadata record of one file; `head` identifies its history (`meta_head.ts`),
- * `confirmed` says how far that history is confirmed (`meta_order.ts`; absent on old records).
- */
+/** The metadata record of one file; `head` identifies its history (`meta_head.ts`). */
 export type FileMeta = Infer<typeof FileMetaSchema>;
 
 /** Wire schema of an ordered metadata mutation. */
@@ -153,15 +148,9 @@ function checkContents(contents: readonly BlockContent[], blockBytes: number, fu
   }
 }
 
-function refs(
-  rec: FileMeta,
-  contents: readonly BlockContent[],
-  version: number,
-  from = rec.nextBlockNo,
-): BlockRef[] {
-  const first = Math.max(from, rec.nextBlockNo);
+function refs(rec: FileMeta, contents: readonly BlockContent[], version: number): BlockRef[] {
   return contents.map((c, i) => ({
-    id: blockIdFor(rec.path, rec.fileId, first + i),
+    id: blockIdFor(rec.path, rec.fileId, rec.nextBlockNo + i),
     size: c.size,
     checksum: c.checksum,
     version,
@@ -232,7 +221,6 @@ export function createMeta(existing: FileMeta | null, input: CreateInput): MetaC
     createdMs: input.nowMs,
     modifiedMs: input.nowMs,
     appendSeq: 0,
-    confirmed: { ...UNCONFIRMED },
   };
   const blocks = refs(base, input.blocks, 1);
   const record = sealed({ ...base, blocks, size: sumSizes(blocks), nextBlockNo: blocks.length });
@@ -276,15 +264,12 @@ export function overwriteMeta(
 
 /**
  * Orders an append on the primary: the appended bytes, already cut into pieces of at most
- * `blockBytes`, become new blocks at the end, numbered from `firstBlockNo` (at least
- * `nextBlockNo`: numbers a discarded history may have used are skipped); the op takes the
- * next `appendSeq`.
+ * `blockBytes`, become new blocks at the end; the op takes the next `appendSeq`.
  */
 export function appendMeta(
   rec: FileMeta,
   pieces: readonly BlockContent[],
   nowMs: number,
-  firstBlockNo = rec.nextBlockNo,
 ): MetaChange {
   if (pieces.length === 0) throw metaError("dfs_bad_meta", "an append needs at least one piece");
   checkContents(pieces, rec.blockBytes, false);
@@ -292,7 +277,7 @@ export function appendMeta(
   const op = basedOn(rec, {
     seq: rec.appendSeq + 1,
     kind: "append",
-    blocks: refs(rec, pieces, rec.version, firstBlockNo),
+    blocks: refs(rec, pieces, rec.version),
     covered: 0,
     nowMs,
   });
@@ -371,12 +356,11 @@ export interface MergePlan {
   targets: MergeTarget[];
 }
 
-/** Plans rewriting all blocks into full-size blocks (numbered as in {@link appendMeta}). */
-export function planMerge(rec: FileMeta, firstBlockNo = rec.nextBlockNo): MergePlan | null {
+/** Plans rewriting all blocks into full-size blocks; null if the file is already compact. */
+export function planMerge(rec: FileMeta): MergePlan | null {
   if (isCompact(rec)) return null;
-  const first = Math.max(firstBlockNo, rec.nextBlockNo);
   const targets = splitSizes(rec.size, rec.blockBytes).map((size, i) => {
-    const blockNo = first + i;
+    const blockNo = rec.nextBlockNo + i;
     return {
       blockNo,
       id: blockIdFor(rec.path, rec.fileId, blockNo),
@@ -445,27 +429,17 @@ export function applyOp(rec: FileMeta, op: MetaOp): FileMeta {
   }
   let next = rec.nextBlockNo;
   for (const b of op.blocks) {
-    // New numbers only, increasing (gaps allowed: numbers of discarded histories are skipped).
     const n = blockNoOf(b.id);
-    if (n < next || b.id !== blockIdFor(rec.path, rec.fileId, n)) {
+    if (n !== next || b.id !== blockIdFor(rec.path, rec.fileId, n)) {
       throw metaError("dfs_bad_meta", `${rec.path}: op ${op.seq} has unexpected block ${b.id}`);
     }
     if (b.size < 1 || b.size > rec.blockBytes || !SHA_RE.test(b.checksum)) {
       throw metaError("dfs_bad_meta", `${rec.path}: op ${op.seq} has a malformed block ${b.id}`);
     }
-    next = n + 1;
+    next++;
   }
   const head = chainHead(rec.head, op);
-  // An op never confirms anything: the new record keeps its base's confirmed point.
-  const confirmed = confirmedOf(rec);
-  const base = {
-    ...rec,
-    appendSeq: op.seq,
-    nextBlockNo: next,
-    modifiedMs: op.nowMs,
-    head,
-    confirmed,
-  };
+  const base = { ...rec, appendSeq: op.seq, nextBlockNo: next, modifiedMs: op.nowMs, head };
   switch (op.kind) {
     case "append": {
       if (op.blocks.some((b) => b.version !== rec.version) || op.covered !== 0) {
