@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { StreamRecord } from "./record.ts";
+import type { FieldValue, StreamRecord } from "./record.ts";
 
 const LF = 10;
 const CR = 13;
@@ -346,7 +346,7 @@ export class CsvRecordReader {
     return out;
   }
 
-  #make: ((f: string[]) => StreamRecord) | undefined;
+  #make: ((f: readonly FieldValue[]) => StreamRecord) | undefined;
 }
 
 /**
@@ -356,7 +356,9 @@ export class CsvRecordReader {
  * column name can inject code. A `__proto__` column, which a literal would
  * treat as the prototype, uses the generic path.
  */
-function recordFactory(cols: readonly string[]): (f: string[]) => StreamRecord {
+export function recordFactory(
+  cols: readonly string[],
+): (f: readonly FieldValue[]) => StreamRecord {
   if (cols.includes("__proto__") || cols.length > 512) {
     return (f) => {
       const rec: StreamRecord = {};
@@ -372,10 +374,11 @@ function recordFactory(cols: readonly string[]): (f: string[]) => StreamRecord {
     };
   }
   const body = `return {${cols.map((c, i) => `${JSON.stringify(c)}: f[${i}]`).join(", ")}};`;
-  return new Function("f", body) as (f: string[]) => StreamRecord;
+  return new Function("f", body) as (f: readonly FieldValue[]) => StreamRecord;
 }
 
-function uniqueColumns(names: readonly string[]): string[] {
+/** Header names made unique (`_2`, `_3` suffixes; an empty name becomes `column<i>`). */
+export function uniqueColumns(names: readonly string[]): string[] {
   const seen = new Map<string, number>();
   return names.map((raw, i) => {
     const name = raw === "" ? `column${i}` : raw;

@@ -50,6 +50,33 @@ export function isAcc(v: SnapshotValue): v is Acc {
     typeof v[1] === "number" && Number.isFinite(v[0]) && Number.isFinite(v[1]);
 }
 
+/**
+ * Builds the constructor of the output records `{ <key>: key, <as>: value }`
+ * (`{ <as>: value }` without a key): an object literal with fixed keys, so
+ * every output has one hidden class. Names go in as JSON string literals (no
+ * code injection); `__proto__`, which a literal treats as the prototype,
+ * takes the generic path.
+ */
+function outputFactory(
+  key: string | undefined,
+  as: string,
+): (key: string, value: number) => StreamRecord {
+  if (key === "__proto__" || as === "__proto__") {
+    return (k, v) => {
+      const o: StreamRecord = {};
+      if (key !== undefined) Object.defineProperty(o, key, { value: k, ...plain });
+      Object.defineProperty(o, as, { value: v, ...plain });
+      return o;
+    };
+  }
+  const body = key === undefined
+    ? `return {${JSON.stringify(as)}: v};`
+    : `return {${JSON.stringify(key)}: k, ${JSON.stringify(as)}: v};`;
+  return new Function("k", "v", body) as (key: string, value: number) => StreamRecord;
+}
+
+const plain = { enumerable: true, writable: true, configurable: true };
+
 /** A running aggregate per key (see the module doc). */
 export class RunningAggregateOperator implements Operator {
   readonly #state = new KeyedState<Acc>();
@@ -65,7 +92,10 @@ export class RunningAggregateOperator implements Operator {
     this.#field = opts.field;
     this.#key = opts.key;
     this.#as = opts.as ?? kind;
+    this.#make = outputFactory(this.#key, this.#as);
   }
+
+  readonly #make: (key: string, value: number) => StreamRecord;
 
   /** Updates the key's accumulator and emits its value. */
   process(rec: StreamRecord, out: StreamRecord[]): void {
@@ -78,10 +108,7 @@ export class RunningAggregateOperator implements Operator {
     const key = this.#key === undefined ? "" : fieldText(rec, this.#key);
     const acc = accumulate(this.kind, this.#state.get(key), x);
     this.#state.set(key, acc);
-    const o: StreamRecord = {};
-    if (this.#key !== undefined) o[this.#key] = key;
-    o[this.#as] = accResult(this.kind, acc);
-    out.push(o);
+    out.push(this.#make(key, accResult(this.kind, acc)));
   }
 
   /** Running aggregates hold nothing back. */

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { StreamRecord } from "../record.ts";
+import { recordFactory } from "../csv.ts";
+import type { FieldValue, StreamRecord } from "../record.ts";
 import type { StreamData } from "./messages.ts";
 
 /** Sends one message of a channel (locally or over RPC). */
@@ -21,17 +22,105 @@ export class ChannelClosedError extends Error {
   }
 }
 
+const factories = new Map<string, (f: readonly FieldValue[]) => StreamRecord>();
+
+/** The cached record constructor of one batch shape. */
+function factoryFor(cols: readonly string[]): (f: readonly FieldValue[]) => StreamRecord {
+  const key = cols.length === 1 ? cols[0] : JSON.stringify(cols);
+  let make = factories.get(key);
+  if (make === undefined) {
+    if (factories.size >= 256) factories.clear();
+    make = recordFactory(cols);
+    factories.set(key, make);
+  }
+  return make;
+}
+
 /** The records of a batch as objects. */
-export function rowsToRecords(cols: readonly string[], rows: readonly (string | number)[][]) {
+export function rowsToRecords(
+  cols: readonly string[],
+  rows: readonly (readonly FieldValue[])[],
+): StreamRecord[] {
   const out: StreamRecord[] = new Array(rows.length);
-  const w = cols.length;
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r];
-    const rec: StreamRecord = {};
-    for (let i = 0; i < w; i++) rec[cols[i]] = row[i];
-    out[r] = rec;
+  const make = factoryFor(cols);
+  for (let r = 0; r < rows.length; r++) out[r] = make(rows[r]);
+  return out;
+}
+
+/** Number of records in a data message. */
+export function batchLength(msg: StreamData): number {
+  return msg.coded ? msg.coded.n : msg.rows.length;
+}
+
+/**
+ * The records of a data message (rows or dictionary-coded); throws
+ * `RangeError` on a coded batch whose codes do not fit its shape or dictionary.
+ */
+export function batchRecords(msg: StreamData): StreamRecord[] {
+  const coded = msg.coded;
+  if (!coded) return rowsToRecords(msg.cols, msg.rows);
+  const { n, dict, codes } = coded;
+  const w = msg.cols.length;
+  const wide = codes.length === 2 * n * w;
+  if (w === 0 || (!wide && codes.length !== n * w)) {
+    throw new RangeError(`coded batch from ${msg.from}: ${codes.length} code bytes for ${n}×${w}`);
+  }
+  const make = factoryFor(msg.cols);
+  const out: StreamRecord[] = new Array(n);
+  const row: FieldValue[] = new Array(w);
+  const d = dict.length;
+  let k = 0;
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < w; c++) {
+      const code = wide ? codes[k] | (codes[k + 1] << 8) : codes[k];
+      k += wide ? 2 : 1;
+      if (code >= d) throw new RangeError(`coded batch from ${msg.from}: code ${code} >= ${d}`);
+      row[c] = dict[code];
+    }
+    out[r] = make(row);
   }
   return out;
+}
+
+/**
+ * The message with its rows dictionary-coded (see `CodedRows`), or the
+ * message itself when that does not pay: few rows, no columns, values that
+ * are mostly distinct, or a `-0` (a dictionary would merge it with `0`).
+ */
+export function codeRows(msg: StreamData): StreamData {
+  const rows = msg.rows;
+  const w = msg.cols.length;
+  const n = rows.length;
+  if (n < 16 || w === 0) return msg;
+  const index = new Map<FieldValue, number>();
+  const dict: FieldValue[] = [];
+  const codes = new Uint16Array(n * w);
+  let k = 0;
+  for (let r = 0; r < n; r++) {
+    const row = rows[r];
+    for (let c = 0; c < w; c++) {
+      const v = row[c];
+      if (v === 0 && Object.is(v, -0)) return msg;
+      let code = index.get(v);
+      if (code === undefined) {
+        code = dict.length;
+        if (code > 0xffff || (code >= 64 && 2 * code > k)) return msg;
+        dict.push(v);
+        index.set(v, code);
+      }
+      codes[k++] = code;
+    }
+  }
+  let bytes: Uint8Array;
+  if (dict.length <= 256) bytes = Uint8Array.from(codes);
+  else {
+    bytes = new Uint8Array(2 * k);
+    for (let i = 0; i < k; i++) {
+      bytes[2 * i] = codes[i] & 0xff;
+      bytes[2 * i + 1] = codes[i] >>> 8;
+    }
+  }
+  return { ...msg, rows: [], coded: { n, dict, codes: bytes } };
 }
 
 /** One sending end: task `from` → task `to`. */
@@ -113,12 +202,22 @@ export class OutputChannel {
 
   #pendingShapes: { cols: string[]; rows: (string | number)[][] }[] = [];
 
-  /** Sends everything buffered, waiting for credit as needed. */
-  async flush(): Promise<void> {
+  /**
+   * Sends everything buffered, waiting for credit as needed; with `all`
+   * false only full batches go out and the rest stays buffered (the caller
+   * has more records coming right away and flushes all before it waits).
+   */
+  async flush(all = true): Promise<void> {
+    let keep: (string | number)[][] = [];
+    if (!all) {
+      const rest = this.#rows.length % this.#batchSize;
+      if (rest === this.#rows.length && this.#pendingShapes.length === 0) return;
+      if (rest > 0) keep = this.#rows.splice(this.#rows.length - rest, rest);
+    }
     const parts = this.#pendingShapes;
     this.#pendingShapes = [];
     if (this.#rows.length > 0 && this.#cols) parts.push({ cols: this.#cols, rows: this.#rows });
-    this.#rows = [];
+    this.#rows = keep;
     for (const p of parts) {
       let at = 0;
       while (at < p.rows.length) {

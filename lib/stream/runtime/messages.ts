@@ -6,7 +6,9 @@
  * (`cols`), each row the values in column order, optionally followed by a
  * barrier or the end of input. Sending rows instead of objects halves the
  * bytes and the decoding work. A sender starts a new batch whenever the
- * shape changes, so records keep their channel order.
+ * shape changes, so records keep their channel order. Between workers a
+ * batch whose values repeat travels dictionary-coded (`coded` instead of
+ * `rows`): a few distinct strings plus one or two bytes per value.
  *
  * Control: the job manager deploys a job's tasks on a worker
  * (`stream.deploy`, then `stream.start` once every worker has them), pings
@@ -22,6 +24,7 @@ import type { MessageRegistry } from "../../../proto/codec.ts";
 import {
   array,
   bool,
+  bytes,
   type Infer,
   object,
   oneOf,
@@ -43,6 +46,17 @@ import {
 
 const ids = { job: str(128), attempt: uint };
 
+/**
+ * Rows coded against a dictionary of their distinct values: `n` rows,
+ * `codes` holds `n × cols` indexes into `dict`, row by row, one byte each
+ * when `dict` has at most 256 values, else two bytes little-endian.
+ */
+export const CodedRows = object({
+  n: uint,
+  dict: array(fieldValue, 65536),
+  codes: bytes(MAX_BATCH_RECORDS * 2048),
+});
+
 /** A batch of same-shaped rows on one channel (see the module doc). */
 export const StreamData = object({
   ...ids,
@@ -51,6 +65,7 @@ export const StreamData = object({
   seq: uint,
   cols: array(str(256), 1024),
   rows: array(array(fieldValue, 1024), MAX_BATCH_RECORDS),
+  coded: optional(CodedRows),
   barrier: optional(uint),
   end: optional(bool),
 });

@@ -16,6 +16,7 @@
  * @module
  */
 import { parseCsvRows } from "../csv.ts";
+import { ProjectedCsvReader } from "../csv_projected.ts";
 import { readerForSource } from "../local.ts";
 import type { StreamRecord } from "../record.ts";
 import type { SourceSpec } from "../spec.ts";
@@ -72,13 +73,19 @@ export interface SplitReader {
   next(): Promise<StreamRecord[] | null>;
 }
 
-/** Opens split `index` of `count` of a file source, resuming at `offset` when given. */
+/**
+ * Opens split `index` of `count` of a file source, resuming at `offset` when
+ * given. With `keep` (the columns the rest of the job reads), a CSV source
+ * with known columns yields records of just those columns
+ * ({@link ProjectedCsvReader}).
+ */
 export async function openFileSplit(
   fs: StreamFs,
   source: Exclude<SourceSpec, { kind: "stream" }>,
   index: number,
   count: number,
   offset: number | undefined,
+  keep?: readonly string[],
 ): Promise<SplitReader> {
   const path = source.path;
   const size = await fs.size(path);
@@ -93,7 +100,9 @@ export async function openFileSplit(
       })[0];
       columns ??= headerRow ?? [];
     }
-    reader = new CsvReader({ delimiter: source.delimiter, columns });
+    reader = columns && keep
+      ? new ProjectedCsvReader({ delimiter: source.delimiter, columns, keep })
+      : new CsvReader({ delimiter: source.delimiter, columns });
   } else reader = readerForSource(source);
   const nominalStart = Math.floor(size * index / count);
   const nominalEnd = Math.floor(size * (index + 1) / count);
@@ -134,6 +143,14 @@ class FileSplit implements SplitReader {
       const len = Math.min(want, this.end - this.#offset);
       const bytes = await this.fs.readRange(this.path, this.#offset, len);
       const atEnd = this.#offset + bytes.length >= this.end || bytes.length < len;
+      if (this.reader instanceof ProjectedCsvReader) {
+        const recs = this.#nextProjected(this.reader, bytes, atEnd);
+        if (recs === "grow") {
+          want *= 2;
+          continue;
+        }
+        if (recs !== "slow") return recs;
+      }
       const cut = atEnd ? bytes.length : lastBoundary(bytes, this.quoteAware);
       if (cut === 0 && !atEnd) {
         want *= 2;
@@ -148,6 +165,36 @@ class FileSplit implements SplitReader {
       }
       return recs;
     }
+  }
+
+  #decoder = new TextDecoder();
+
+  /**
+   * The fast path of a projected CSV split: cut at the last line break (no
+   * quote-aware scan of the bytes), parse the complete records and leave an
+   * incomplete last one (a quoted line break) to be read again. This needs
+   * characters to map one to one onto bytes, so a chunk with non-ASCII text
+   * takes the general path ("slow"); "grow": no complete record in the window.
+   */
+  #nextProjected(
+    reader: ProjectedCsvReader,
+    bytes: Uint8Array,
+    atEnd: boolean,
+  ): StreamRecord[] | "grow" | "slow" {
+    const cut = atEnd ? bytes.length : bytes.lastIndexOf(LF) + 1;
+    if (cut === 0 && !atEnd) return "grow";
+    const text = this.#decoder.decode(bytes.subarray(0, cut));
+    if (text.length !== cut) return "slow";
+    const recs: StreamRecord[] = [];
+    const used = reader.parseComplete(text, atEnd, recs);
+    if (used === 0 && !atEnd) return "grow";
+    this.#offset += used;
+    if (atEnd) {
+      for (const r of reader.finish()) recs.push(r);
+      this.#offset = this.end;
+      this.#finished = true;
+    }
+    return recs;
   }
 }
 

@@ -16,6 +16,11 @@
  *   staged files not yet known to be committed.
  * - At the end of input it flushes held records, stages its last output
  *   (`final-<attempt>`) and reports that it is done.
+ * - Output channels send full batches while more input is at hand (the
+ *   next chunk of a file split, queued messages); partial batches go out
+ *   before the task waits for input and before a barrier or the end.
+ * - A CSV file source reads only the columns the job uses downstream
+ *   ({@link inputColumns}), when those are known.
  *
  * @module
  */
@@ -25,7 +30,7 @@ import type { SnapshotValue } from "../operators/types.ts";
 import { partitionOf } from "../plan.ts";
 import { fieldText, type StreamRecord } from "../record.ts";
 import type { JobSpec } from "../spec.ts";
-import { InputChannel, OutputChannel, rowsToRecords } from "./channels.ts";
+import { batchLength, batchRecords, InputChannel, OutputChannel } from "./channels.ts";
 import type { StreamFs } from "./fs.ts";
 import {
   type GraphStage,
@@ -210,7 +215,14 @@ export class StreamTask {
       const src = env.spec.source;
       this.#split = src.kind === "stream"
         ? openStreamLog(env.fs, src, offset)
-        : await openFileSplit(env.fs, src, this.index, this.stage.parallelism, offset);
+        : await openFileSplit(
+          env.fs,
+          src,
+          this.index,
+          this.stage.parallelism,
+          offset,
+          inputColumns(env.graph, this.stage.index),
+        );
     }
   }
 
@@ -262,7 +274,7 @@ export class StreamTask {
   onData(msg: StreamData): void {
     if (this.#stopped) return;
     this.#queue.push({ kind: "data", msg });
-    this.#queuedRecords += msg.rows.length;
+    this.#queuedRecords += batchLength(msg);
     this.#notify();
   }
 
@@ -334,11 +346,13 @@ export class StreamTask {
       }
       const recs = await split.next();
       if (recs === null) {
+        await this.#flushOutputs();
         await this.#sleep(20);
         continue;
       }
       this.recordsIn += recs.length;
-      await this.#processAndEmit(recs);
+      // A file split has its next chunk at hand: send only full batches until it ends.
+      await this.#processAndEmit(recs, this.#env.spec.source.kind === "stream");
     }
   }
 
@@ -347,6 +361,11 @@ export class StreamTask {
     while (!this.#stopped) {
       const item = this.#queue.shift();
       if (!item) {
+        if (this.#outputs.some((o) => o.buffered > 0)) {
+          // Nothing else to do: send the partial batches before waiting.
+          await this.#flushOutputs();
+          continue;
+        }
         await new Promise<void>((r) => (this.#wake = r));
         continue;
       }
@@ -354,15 +373,16 @@ export class StreamTask {
       if (item.kind === "abort") outs = aligner.abort(item.id);
       else {
         const msg = item.msg;
-        this.#queuedRecords -= msg.rows.length;
+        const n = batchLength(msg);
+        this.#queuedRecords -= n;
         const ch = this.#inputs.get(msg.from);
         if (!ch) throw new Error(`${this.id}: data from unknown task ${msg.from}`);
         if (!ch.accept(msg.seq)) {
           throw new Error(`${this.id}: channel from ${msg.from} lost or reordered data`);
         }
         outs = [];
-        if (msg.rows.length > 0) {
-          const value = rowsToRecords(msg.cols, msg.rows);
+        if (n > 0) {
+          const value = batchRecords(msg);
           outs.push(...aligner.push(msg.from, { kind: "record", value }));
         }
         if (msg.barrier !== undefined) {
@@ -375,7 +395,7 @@ export class StreamTask {
         switch (o.type) {
           case "record":
             this.recordsIn += o.value.length;
-            await this.#processAndEmit(o.value);
+            await this.#processAndEmit(o.value, this.#queue.length === 0);
             this.#inputs.get(o.channel)!.processed(o.value.length, this.#queue.length === 0);
             break;
           case "checkpoint":
@@ -391,7 +411,13 @@ export class StreamTask {
     }
   }
 
-  async #processAndEmit(recs: StreamRecord[]): Promise<void> {
+  /** Sends every buffered record, partial batches included. */
+  async #flushOutputs(): Promise<void> {
+    await Promise.all(this.#outputs.map((o) => o.flush()));
+  }
+
+  /** Runs a batch through the chain and emits the outputs; `all`: flush partial batches too. */
+  async #processAndEmit(recs: StreamRecord[], all: boolean): Promise<void> {
     let out: StreamRecord[];
     if (this.#chain.inline) {
       out = [];
@@ -401,10 +427,10 @@ export class StreamTask {
       out = await this.#chain.process(recs, dead);
       if (dead.length > 0) await this.#deadLetter(dead);
     }
-    await this.#emit(out);
+    await this.#emit(out, all);
   }
 
-  async #emit(out: StreamRecord[]): Promise<void> {
+  async #emit(out: StreamRecord[], all: boolean): Promise<void> {
     this.recordsOut += out.length;
     if (this.#isSink) {
       for (let i = 0; i < out.length; i++) this.#sinkOpen.push(JSON.stringify(out[i]));
@@ -412,7 +438,7 @@ export class StreamTask {
     }
     const outputs = this.#outputs;
     for (let i = 0; i < out.length; i++) outputs[this.#route(out[i])].push(out[i]);
-    await Promise.all(outputs.map((o) => o.flush()));
+    await Promise.all(outputs.map((o) => o.flush(all)));
   }
 
   async #deadLetter(dead: DeadLetter[]): Promise<void> {
@@ -469,7 +495,7 @@ export class StreamTask {
     const dead: DeadLetter[] = [];
     const held = await this.#chain.finish(dead);
     if (dead.length > 0) await this.#deadLetter(dead);
-    await this.#emit(held);
+    await this.#emit(held, true);
     if (this.#isSink) await this.#stage(FINAL_CHECKPOINT, `final-${env.attempt}`);
     else await Promise.all(this.#outputs.map((o) => o.end()));
     this.#done = true;

@@ -12,6 +12,7 @@ import type { Logger } from "@logtape/logtape";
 import { StreamAbort, StreamCommit, StreamCredit, StreamTrigger } from "../../../proto/stream.ts";
 import type { Rpc } from "../../transport/mod.ts";
 import { validateJobSpec } from "../spec.ts";
+import { codeRows } from "./channels.ts";
 import { parseHostPort } from "./directory.ts";
 import type { StreamFs } from "./fs.ts";
 import { buildGraph } from "./graph.ts";
@@ -171,7 +172,7 @@ export class StreamWorker {
       run.tasks.get(msg.to)?.onData(msg);
       return;
     }
-    await this.#o.rpc.notify(target, "stream.data", msg, { deadlineMs: 10_000 });
+    await this.#o.rpc.notify(target, "stream.data", codeRows(msg), { deadlineMs: 10_000 });
   }
 
   /** Stops every task of `job`. */
