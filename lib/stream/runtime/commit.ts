@@ -172,13 +172,28 @@ export async function commitManifest(
 }
 
 /** Codes of transient file-system refusals: the same request may succeed later. */
-const TRANSIENT_CODES = new Set(["dfs_unavailable", "dfs_overloaded", "dfs_meta_conflict"]);
+const TRANSIENT_CODES = new Set([
+  "dfs_unavailable",
+  "dfs_overloaded",
+  "dfs_meta_conflict",
+  "dfs_no_quorum",
+  // A block transfer cut short or a bad copy: another attempt reads another replica.
+  "dfs_size_mismatch",
+  "dfs_checksum",
+]);
 
-/** True if `e` is a transient file-system refusal worth retrying (see the module doc). */
+/**
+ * True if `e` is a transient refusal worth retrying (see the module doc): the codes above, and
+ * anything answered 502/503/504 (a peer that failed, was unavailable or ran out of time, e.g.
+ * during a partition or a leader change). Commits are idempotent, so a retry is always safe.
+ */
 export function isTransientFsError(e: unknown): boolean {
-  if (e instanceof ElasticoreError) return TRANSIENT_CODES.has(e.code) || e.status === 503;
+  if (e instanceof ElasticoreError) {
+    return TRANSIENT_CODES.has(e.code) || e.status === 502 || e.status === 503 ||
+      e.status === 504;
+  }
   const msg = e instanceof Error ? e.message : String(e);
-  return /not joined the ring|dfs_unavailable/.test(msg);
+  return /not joined the ring|dfs_unavailable|dfs_size_mismatch|exceeded its deadline/.test(msg);
 }
 
 /** Backoff of {@link retryTransient}. */

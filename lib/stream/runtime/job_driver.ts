@@ -412,7 +412,9 @@ export class JobDriver {
   async #commit(m: Manifest): Promise<void> {
     if (this.#stopped) return;
     const r = this.#record;
-    await this.#deps.meta.put(metaKeys.manifest(r.id), m);
+    await retryTransient(() => this.#deps.meta.put(metaKeys.manifest(r.id), m), {
+      stopped: () => this.#stopped,
+    });
     this.#manifest = m;
     if (!m.final) this.#lastCheckpoint = { id: m.id, at: m.at, durationMs: m.durationMs };
     // Idempotent: a transient DFS refusal (e.g. a node not yet back in the ring) is retried.
