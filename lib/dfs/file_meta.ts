@@ -114,14 +114,40 @@ const SHA_RE = /^[0-9a-f]{64}$/;
 const FILE_ID_RE = /^[0-9A-Za-z_-]{1,64}$/;
 
 /** The id of block `blockNo` of incarnation `fileId` of `path`. */
-export function blockIdFor(path: string, fileId: string, blockNo: number): string {
-  return `${ringIdToHex(blockKey(path, blockNo))}.${fileId}.${blockNo}`;
+export function blockIdFor(
+  path: string,
+  fileId: string,
+  blockNo: number,
+  nonce?: string,
+): string {
+  const id = `${ringIdToHex(blockKey(path, blockNo))}.${fileId}.${blockNo}`;
+  return nonce ? `${id}.${nonce}` : id;
+}
+
+const BLOCK_ID_RE = /^[0-9a-f]{16}\.[0-9A-Za-z_-]{1,64}\.(\d{1,15})(?:\.([0-9a-z]{1,16}))?$/;
+
+/**
+ * A fresh block nonce. Appends and merges put one in their block ids: a batch that failed after
+ * storing some blocks leaves them behind (nothing references them), and the next batch reuses the
+ * same block numbers, so without the nonce a replica could hold a different block under the same
+ * id and refuse the new one ("already exists with different content").
+ */
+export function newBlockNonce(): string {
+  const b = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(b, (x) => x.toString(36).padStart(2, "0")).join("").slice(0, 12);
 }
 
 /** The block number inside a block id, or -1 if the id is not well-formed. */
 export function blockNoOf(id: string): number {
-  const m = /^[0-9a-f]{16}\.[0-9A-Za-z_-]{1,64}\.(\d{1,15})$/.exec(id);
+  const m = BLOCK_ID_RE.exec(id);
   return m ? Number(m[1]) : -1;
+}
+
+/** Whether `id` names block `blockNo` of incarnation `fileId` of `path` (with or without a nonce). */
+export function isBlockOf(id: string, path: string, fileId: string, blockNo: number): boolean {
+  const base = blockIdFor(path, fileId, blockNo);
+  if (id === base) return true;
+  return id.startsWith(`${base}.`) && BLOCK_ID_RE.test(id);
 }
 
 /** Sizes of the full-size blocks that hold `total` bytes (the last may be shorter). */
@@ -148,9 +174,14 @@ function checkContents(contents: readonly BlockContent[], blockBytes: number, fu
   }
 }
 
-function refs(rec: FileMeta, contents: readonly BlockContent[], version: number): BlockRef[] {
+function refs(
+  rec: FileMeta,
+  contents: readonly BlockContent[],
+  version: number,
+  nonce?: string,
+): BlockRef[] {
   return contents.map((c, i) => ({
-    id: blockIdFor(rec.path, rec.fileId, rec.nextBlockNo + i),
+    id: blockIdFor(rec.path, rec.fileId, rec.nextBlockNo + i, nonce),
     size: c.size,
     checksum: c.checksum,
     version,
@@ -270,6 +301,7 @@ export function appendMeta(
   rec: FileMeta,
   pieces: readonly BlockContent[],
   nowMs: number,
+  nonce?: string,
 ): MetaChange {
   if (pieces.length === 0) throw metaError("dfs_bad_meta", "an append needs at least one piece");
   checkContents(pieces, rec.blockBytes, false);
@@ -277,7 +309,7 @@ export function appendMeta(
   const op = basedOn(rec, {
     seq: rec.appendSeq + 1,
     kind: "append",
-    blocks: refs(rec, pieces, rec.version),
+    blocks: refs(rec, pieces, rec.version, nonce),
     covered: 0,
     nowMs,
   });
@@ -357,13 +389,13 @@ export interface MergePlan {
 }
 
 /** Plans rewriting all blocks into full-size blocks; null if the file is already compact. */
-export function planMerge(rec: FileMeta): MergePlan | null {
+export function planMerge(rec: FileMeta, nonce?: string): MergePlan | null {
   if (isCompact(rec)) return null;
   const targets = splitSizes(rec.size, rec.blockBytes).map((size, i) => {
     const blockNo = rec.nextBlockNo + i;
     return {
       blockNo,
-      id: blockIdFor(rec.path, rec.fileId, blockNo),
+      id: blockIdFor(rec.path, rec.fileId, blockNo, nonce),
       size,
       sources: locate(rec, i * rec.blockBytes, size),
     };
@@ -430,7 +462,7 @@ export function applyOp(rec: FileMeta, op: MetaOp): FileMeta {
   let next = rec.nextBlockNo;
   for (const b of op.blocks) {
     const n = blockNoOf(b.id);
-    if (n !== next || b.id !== blockIdFor(rec.path, rec.fileId, n)) {
+    if (n !== next || !isBlockOf(b.id, rec.path, rec.fileId, n)) {
       throw metaError("dfs_bad_meta", `${rec.path}: op ${op.seq} has unexpected block ${b.id}`);
     }
     if (b.size < 1 || b.size > rec.blockBytes || !SHA_RE.test(b.checksum)) {
@@ -517,7 +549,7 @@ export function validateMeta(rec: FileMeta): void {
   let prev = -1;
   for (const b of rec.blocks) {
     const n = blockNoOf(b.id);
-    if (n <= prev || n >= rec.nextBlockNo || !b.id.endsWith(`.${rec.fileId}.${n}`)) {
+    if (n <= prev || n >= rec.nextBlockNo || !isBlockOf(b.id, rec.path, rec.fileId, n)) {
       throw metaError("dfs_bad_meta", `${rec.path}: block ${b.id} is out of order`);
     }
     prev = n;

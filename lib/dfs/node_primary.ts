@@ -47,6 +47,7 @@ import {
   type FileMeta,
   type FileStat,
   type MetaOp,
+  newBlockNonce,
   planMerge,
   splitSizes,
   statMeta,
@@ -108,7 +109,7 @@ function planAppend(
     size: p.byteLength,
     checksum: sha256Hex(p),
   }));
-  const change = appendMeta(rec, contents, Math.max(nowMs, rec.modifiedMs));
+  const change = appendMeta(rec, contents, Math.max(nowMs, rec.modifiedMs), newBlockNonce());
   return { record: change.record, op: change.op, pieces };
 }
 
@@ -447,7 +448,7 @@ export class Primary {
       const cands = await this.#replicas(path);
       const base = await this.#base(path, cands);
       if (!base || isTombstone(base)) throw notFound(path);
-      const plan = planMerge(base);
+      const plan = planMerge(base, newBlockNonce());
       if (plan === null) return statMeta(base);
       await this.#fence.check();
       const written: string[] = [];
