@@ -116,6 +116,11 @@ export interface FileRead {
   body: ReadableStream<Uint8Array>;
 }
 
+/** Most blocks a read keeps in flight ahead of the reader (small blocks only). */
+const READ_AHEAD_BLOCKS = 64;
+/** Bytes a read keeps in flight ahead of the reader beyond the first two blocks. */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+
 /** See the module documentation. */
 export class DfsNode implements NodeContext {
   /** This node's id. */
@@ -470,9 +475,18 @@ export class DfsNode implements NodeContext {
       const extents = locate(rec, offset, length);
       let i = 0;
       const ahead: Promise<Uint8Array>[] = [];
+      const sizes: number[] = [];
+      let aheadBytes = 0;
+      // Read ahead at least 2 blocks, and more while they are small: a file of many small
+      // appended pieces (a log) would otherwise cost one round trip per piece.
       const fill = () => {
-        while (ahead.length < 2 && i < extents.length) {
+        while (
+          i < extents.length &&
+          (ahead.length < 2 || (ahead.length < READ_AHEAD_BLOCKS && aheadBytes < READ_AHEAD_BYTES))
+        ) {
           const x = extents[i++];
+          sizes.push(x.end - x.start);
+          aheadBytes += x.end - x.start;
           const whole = x.start === 0 && x.end === x.block.size;
           const p = this.#blocks.read(
             x.block,
@@ -490,6 +504,7 @@ export class DfsNode implements NodeContext {
             c.close();
             return;
           }
+          aheadBytes -= sizes.shift()!;
           const bytes = await next.catch((e) => {
             throw userError(e);
           });
