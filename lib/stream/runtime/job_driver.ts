@@ -72,6 +72,13 @@ export interface DriverDeps {
   changed(): void;
 }
 
+/**
+ * How long a commit keeps retrying transient failures. Commits are idempotent and a failed
+ * commit fails the job, so the budget is long: one block transfer alone may run out its 120 s
+ * deadline when a fault cut it short (chaos seed 2007).
+ */
+const COMMIT_RETRY_BUDGET_MS = 15 * 60_000;
+
 /** See the module documentation. */
 export class JobDriver {
   #record: JobRecord;
@@ -150,6 +157,7 @@ export class JobDriver {
         const commit = () =>
           retryTransient(() => commitManifest(deps.fs, deps.meta, record.id, record.spec, m), {
             stopped: () => d.#stopped,
+            budgetMs: COMMIT_RETRY_BUDGET_MS,
           });
         const fail = (e: unknown) => d.#fail(`commit of checkpoint ${m.id} failed: ${String(e)}`);
         d.#commits = d.#commits.then(commit).then(() => {}, fail);
@@ -414,12 +422,14 @@ export class JobDriver {
     const r = this.#record;
     await retryTransient(() => this.#deps.meta.put(metaKeys.manifest(r.id), m), {
       stopped: () => this.#stopped,
+      budgetMs: COMMIT_RETRY_BUDGET_MS,
     });
     this.#manifest = m;
     if (!m.final) this.#lastCheckpoint = { id: m.id, at: m.at, durationMs: m.durationMs };
     // Idempotent: a transient DFS refusal (e.g. a node not yet back in the ring) is retried.
     await retryTransient(() => commitManifest(this.#deps.fs, this.#deps.meta, r.id, r.spec, m), {
       stopped: () => this.#stopped,
+      budgetMs: COMMIT_RETRY_BUDGET_MS,
     });
     this.#notify(this.#workersOf(this.graph.sinks), "stream.commit", {
       job: r.id,
