@@ -36,7 +36,7 @@ import type {
 } from "./messages.ts";
 import { isCasMismatch, type MetaStore } from "./meta.ts";
 import { FINAL_CHECKPOINT } from "./task.ts";
-import { type JobView, placeTasks, type StageView } from "./views.ts";
+import { type JobView, placeTasks, type RateSample, stageViews } from "./views.ts";
 
 type Assignment = Readonly<Record<string, string>>;
 
@@ -98,7 +98,7 @@ export class JobDriver {
   #triggered = new Map<number, number>();
   #done = new Map<string, StreamTaskDone>();
   #progress = new Map<string, TaskProgress>();
-  #rates = new Map<number, { total: number; at: number; rate: number }>();
+  #rates = new Map<number, RateSample>();
   #lastCheckpoint: JobView["lastCheckpoint"] = null;
   #stall: StallWatchdog;
 
@@ -567,30 +567,7 @@ export class JobDriver {
   view(): JobView {
     const r = this.#record;
     const now = Date.now();
-    const stages: StageView[] = this.graph.stages.map((s) => {
-      let recordsIn = 0, recordsOut = 0, backlog = 0;
-      for (let i = 0; i < s.parallelism; i++) {
-        const p = this.#progress.get(`s${s.index}.${i}`);
-        if (!p) continue;
-        recordsIn += p.recordsIn;
-        recordsOut += p.recordsOut;
-        backlog += p.backlog;
-      }
-      const prev = this.#rates.get(s.index);
-      let rate = prev?.rate ?? 0;
-      if (!prev || now - prev.at >= 500) {
-        if (prev) rate = Math.max(0, (recordsIn - prev.total) * 1000 / (now - prev.at));
-        this.#rates.set(s.index, { total: recordsIn, at: now, rate });
-      }
-      return {
-        name: s.name,
-        parallelism: s.parallelism,
-        recordsIn,
-        recordsOut,
-        ratePerSec: Math.round(rate),
-        backlog,
-      };
-    });
+    const stages = stageViews(this.graph.stages, this.#progress, this.#rates, now);
     return {
       id: r.id,
       name: r.name,

@@ -5,6 +5,8 @@
  * @module
  */
 import type { JobState } from "./commit.ts";
+import type { GraphStage } from "./graph.ts";
+import type { TaskProgress } from "./messages.ts";
 import type { WorkerInfo } from "./directory.ts";
 
 /** Progress of one stage. */
@@ -87,4 +89,50 @@ export function placeTasks(
     used.set(best.id, used.get(best.id)! + 1);
   }
   return out;
+}
+
+/** The last throughput sample of a stage: records in at `at`, and the rate derived then. */
+export interface RateSample {
+  /** Records in, summed over the stage's tasks. */
+  total: number;
+  /** `Date.now()` of the sample. */
+  at: number;
+  /** Records per second. */
+  rate: number;
+}
+
+/**
+ * Per-stage records, backlog and throughput from the tasks' latest progress reports; the rate is
+ * re-derived at most every 500 ms (`rates` keeps the last sample per stage and is updated).
+ */
+export function stageViews(
+  stages: readonly GraphStage[],
+  progress: ReadonlyMap<string, TaskProgress>,
+  rates: Map<number, RateSample>,
+  now: number,
+): StageView[] {
+  return stages.map((s) => {
+    let recordsIn = 0, recordsOut = 0, backlog = 0;
+    for (let i = 0; i < s.parallelism; i++) {
+      const p = progress.get(`s${s.index}.${i}`);
+      if (!p) continue;
+      recordsIn += p.recordsIn;
+      recordsOut += p.recordsOut;
+      backlog += p.backlog;
+    }
+    const prev = rates.get(s.index);
+    let rate = prev?.rate ?? 0;
+    if (!prev || now - prev.at >= 500) {
+      if (prev) rate = Math.max(0, (recordsIn - prev.total) * 1000 / (now - prev.at));
+      rates.set(s.index, { total: recordsIn, at: now, rate });
+    }
+    return {
+      name: s.name,
+      parallelism: s.parallelism,
+      recordsIn,
+      recordsOut,
+      ratePerSec: Math.round(rate),
+      backlog,
+    };
+  });
 }
