@@ -14,7 +14,9 @@ import { checkSequences } from "../../lib/stream/sequences.ts";
 import { StreamProc, writeStreamIdentities } from "./fixtures/stream_node.ts";
 
 const KEYS = 16;
-const PER_KEY = 25_000;
+// Long enough that a kill lands mid-job: the engine got faster, and with 25,000 per key a job
+// could finish within the kill's random delay (seed 2 "finished 2 ms later, restarts 0").
+const PER_KEY = 60_000;
 const SEEDS = Number(Deno.env.get("ELASTICORE_STREAM_SEEDS") ?? "3");
 
 function mulberry32(seed: number): () => number {
@@ -110,7 +112,9 @@ Deno.test({
           await new Promise((r) => setTimeout(r, 20));
           job = (await m1.command(`get ${id}`)).job as Record<string, unknown>;
         }
-        await new Promise((r) => setTimeout(r, Math.floor(rnd() * 600)));
+        await new Promise((r) => setTimeout(r, Math.floor(rnd() * 300)));
+        job = (await m1.command(`get ${id}`)).job as Record<string, unknown>;
+        assert.equal(job.state, "running", `seed ${seed}: the job ended before the kill`);
         const tasks = job.tasks as Record<string, string>;
         const busy = [...new Set(Object.values(tasks))].sort();
         const victim = busy[Math.floor(rnd() * busy.length)];
