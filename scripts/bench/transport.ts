@@ -88,9 +88,15 @@ async function rawEcho(size: number, seconds: number): Promise<Rate> {
   return { perSec: received / dt, mbPerSec: (received * size) / dt / 1e6 };
 }
 
-/** Raw TCP one-way bandwidth with 64 KiB writes. */
-async function rawBandwidth(seconds: number): Promise<Rate> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/**
+ * One-way bandwidth with 64 KiB writes from `connect()` to the first connection `listener`
+ * accepts, for `seconds`.
+ */
+async function oneWayBandwidth(
+  listener: Deno.Listener,
+  connect: () => Promise<Deno.Conn>,
+  seconds: number,
+): Promise<Rate> {
   const done = (async () => {
     const c = await listener.accept();
     const buf = new Uint8Array(256 * 1024);
@@ -103,7 +109,7 @@ async function rawBandwidth(seconds: number): Promise<Rate> {
     c.close();
     return total;
   })();
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const conn = await connect();
   const chunk = new Uint8Array(LARGE);
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
@@ -118,49 +124,32 @@ async function rawBandwidth(seconds: number): Promise<Rate> {
   return { perSec: total / LARGE / dt, mbPerSec: total / dt / 1e6 };
 }
 
+/** Raw TCP one-way bandwidth with 64 KiB writes. */
+function rawBandwidth(seconds: number): Promise<Rate> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  return oneWayBandwidth(listener, () => Deno.connect({ hostname: "127.0.0.1", port }), seconds);
+}
+
 /**
  * Deno's own TLS (`Deno.listenTls` / `Deno.connectTls`, server authentication only: it cannot
  * check client certificates) one-way bandwidth with 64 KiB writes: a second TLS stack, to show
  * whether the bulk ceiling is `node:tls` or TLS itself on this machine.
  */
 async function denoTlsBandwidth(seconds: number): Promise<Rate> {
-  const pki = await testPki("bench-deno-tls-ca");
-  const s: NodeIdentity = await pki.identity("srv");
+  const s: NodeIdentity = await (await testPki("bench-deno-tls-ca")).identity("srv");
   const listener = Deno.listenTls({
     hostname: "127.0.0.1",
     port: 0,
     cert: s.certPem,
     key: s.keyPem,
   });
-  const done = (async () => {
-    const c = await listener.accept();
-    const buf = new Uint8Array(256 * 1024);
-    let total = 0;
-    for (;;) {
-      const n = await c.read(buf).catch(() => null);
-      if (n === null) break;
-      total += n;
-    }
-    c.close();
-    return total;
-  })();
-  const conn = await Deno.connectTls({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-    caCerts: [s.caPem],
-  });
-  const chunk = new Uint8Array(LARGE);
-  const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  while (performance.now() < end) {
-    let off = 0;
-    while (off < chunk.length) off += await conn.write(chunk.subarray(off));
-  }
-  conn.close();
-  const total = await done;
-  const dt = (performance.now() - t0) / 1000;
-  listener.close();
-  return { perSec: total / LARGE / dt, mbPerSec: total / dt / 1e6 };
+  const port = listener.addr.port;
+  return await oneWayBandwidth(
+    listener,
+    () => Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [s.caPem] }),
+    seconds,
+  );
 }
 
 /** A `node:tls` server and client with the transport's mutual-TLS options, nothing on top. */
