@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { isTransientFsError, retryTransient } from "../../lib/stream/runtime/commit.ts";
+import {
+  commitManifest,
+  isTransientFsError,
+  type Manifest,
+  metaKeys,
+  retryTransient,
+} from "../../lib/stream/runtime/commit.ts";
+import { LocalDirFs } from "../../lib/stream/runtime/fs.ts";
+import { MemoryMetaStore } from "../../lib/stream/runtime/meta.ts";
+import { validateJobSpec } from "../../lib/stream/spec.ts";
 import { ElasticoreError } from "../../lib/errors.ts";
 import { TransportError } from "../../lib/transport/errors.ts";
 
@@ -37,4 +46,61 @@ Deno.test("retryTransient retries a timed-out call and gives up on a permanent e
     /gone/,
   );
   assert.equal(m, 1);
+});
+
+/**
+ * A {@link MemoryMetaStore} whose first write of `key` times out with its outcome unknown and
+ * lands later, just before the next write of that key (a Raft proposal committed after its
+ * waiter gave up, e.g. across a leader change).
+ */
+class LateLandingMeta extends MemoryMetaStore {
+  #late: (() => Promise<number>) | undefined;
+  #armed = true;
+  constructor(readonly key: string) {
+    super();
+  }
+  override async put(key: string, value: unknown, cas?: number): Promise<number> {
+    if (key === this.key && this.#armed) {
+      this.#armed = false;
+      this.#late = () => super.put(key, value, cas);
+      throw new ElasticoreError("proposal_timeout", "entry 9: outcome unknown", { status: 504 });
+    }
+    if (key === this.key && this.#late) {
+      const land = this.#late;
+      this.#late = undefined;
+      await land();
+    }
+    return await super.put(key, value, cas);
+  }
+}
+
+Deno.test("a commit whose record write lands late starts over instead of failing (CHAOS-4)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fs = new LocalDirFs(dir);
+    const meta = new LateLandingMeta(metaKeys.sink("j"));
+    const spec = validateJobSpec({
+      name: "late",
+      source: { kind: "lines", path: "/in" },
+      stages: [{ op: "select", columns: ["a"] }],
+      sink: { kind: "dfs", path: "/out.ndjson" },
+    });
+    const enc = new TextEncoder();
+    await fs.write("/st/1", enc.encode('{"a":"1"}\n'));
+    const m: Manifest = {
+      id: 1,
+      at: new Date().toISOString(),
+      durationMs: 1,
+      states: {},
+      offsets: {},
+      staged: { "s0.0": [{ id: 1, path: "/st/1", bytes: 10 }] },
+    };
+    // As the job driver runs it: the 504 is transient, so the commit is tried again; its
+    // compare-and-set then meets the record moved by the late first write.
+    await retryTransient(() => commitManifest(fs, meta, "j", spec, m), { firstDelayMs: 1 });
+    assert.equal(new TextDecoder().decode(await fs.read("/out.ndjson")), '{"a":"1"}\n');
+    assert.deepEqual((await meta.get(metaKeys.sink("j")))?.value, { committed: 1, bytes: 10 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

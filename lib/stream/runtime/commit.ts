@@ -31,7 +31,7 @@ import type { JobSpec } from "../spec.ts";
 import type { StreamFs } from "./fs.ts";
 import { outputColumns, outputPath } from "./graph.ts";
 import type { StagedFile } from "./messages.ts";
-import type { MetaStore } from "./meta.ts";
+import { isCasMismatch, type MetaStore } from "./meta.ts";
 
 /** Job states (API contract). */
 export type JobState = "pending" | "running" | "finished" | "failed" | "cancelled";
@@ -114,8 +114,34 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Commits manifest `m` of job `job` (see the module doc); returns the bytes appended. */
+/** How often {@link commitManifest} starts over after its record moved under it. */
+const RECORD_MOVED_ATTEMPTS = 5;
+
+/**
+ * Commits manifest `m` of job `job` (see the module doc); returns the bytes appended.
+ *
+ * The record can move between the read and the compare-and-set: a previous
+ * attempt's write whose outcome was unknown (a proposal that timed out during
+ * a leader change) may land late. The commit then starts over from the
+ * record as it now is; being idempotent, it finds the work done or finishes it.
+ */
 export async function commitManifest(
+  fs: StreamFs,
+  meta: MetaStore,
+  job: string,
+  spec: JobSpec,
+  m: Manifest,
+): Promise<number> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await commitOnce(fs, meta, job, spec, m);
+    } catch (e) {
+      if (!isCasMismatch(e) || attempt >= RECORD_MOVED_ATTEMPTS) throw e;
+    }
+  }
+}
+
+async function commitOnce(
   fs: StreamFs,
   meta: MetaStore,
   job: string,
