@@ -91,16 +91,22 @@ export class BlockIo {
     this.#ctx = ctx;
   }
 
-  /** Stores one copy of a block on `peer` (this node: the local store) durably. */
-  async push(peer: string, meta: DfsBlockPut, bytes: Uint8Array): Promise<void> {
+  /**
+   * Stores one copy of a block on `peer` (this node: the local store) durably, within
+   * `deadlineMs` (default 120 s).
+   */
+  async push(
+    peer: string,
+    meta: DfsBlockPut,
+    bytes: Uint8Array,
+    deadlineMs = TRANSFER_DEADLINE_MS,
+  ): Promise<void> {
     const ctx = this.#ctx;
     if (peer === ctx.self) {
       await ctx.store.putBlock(meta.id, meta.version, bytes, meta.key);
       return;
     }
-    const s = await ctx.rpc.openStream(peer, "dfs.block_put", meta, {
-      deadlineMs: TRANSFER_DEADLINE_MS,
-    });
+    const s = await ctx.rpc.openStream(peer, "dfs.block_put", meta, { deadlineMs });
     let writeErr: unknown = null;
     try {
       await writeAll(s.writable, bytes);
@@ -111,15 +117,22 @@ export class BlockIo {
     if (writeErr) throw writeErr;
   }
 
-  /** Reads (a range of) block `id` at `version` from `peer` (or the local store). */
-  async fetch(peer: string, id: string, version: number, range?: ByteRange): Promise<Uint8Array> {
+  /**
+   * Reads (a range of) block `id` at `version` from `peer` (or the local store), within
+   * `deadlineMs` (default 120 s).
+   */
+  async fetch(
+    peer: string,
+    id: string,
+    version: number,
+    range?: ByteRange,
+    deadlineMs = TRANSFER_DEADLINE_MS,
+  ): Promise<Uint8Array> {
     const ctx = this.#ctx;
     if (peer === ctx.self) return await ctx.store.getBlock(id, version, range);
     const req: DfsBlockGet = { id, version, offset: range?.offset ?? 0 };
     if (range?.length !== undefined) req.length = range.length;
-    const s = await ctx.rpc.openStream(peer, "dfs.block_get", req, {
-      deadlineMs: TRANSFER_DEADLINE_MS,
-    });
+    const s = await ctx.rpc.openStream(peer, "dfs.block_get", req, { deadlineMs });
     await s.writable.close().catch(() => {});
     let bytes: Uint8Array | null = null;
     let readErr: unknown = null;

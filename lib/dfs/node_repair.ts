@@ -32,6 +32,15 @@ import { diffDigests, type DigestEntry, type RangeDigest } from "./store/digest.
 /** Digest buckets per range. */
 const BUCKETS = 64;
 
+/**
+ * Deadline of one repair transfer: 30 s plus 1 s per MiB. Far shorter than a client
+ * transfer's, so a transfer that stalled (a peer that paused, frames lost in a partition)
+ * holds up the round, and every record and block after it, for seconds instead of minutes.
+ */
+export function repairDeadlineMs(bytes: number): number {
+  return 30_000 + Math.ceil(bytes / (1024 * 1024)) * 1000;
+}
+
 /** What one sync round did. */
 export interface RepairStats {
   /** Blocks pushed to successors. */
@@ -123,18 +132,45 @@ export class Repairer {
     const end = ringIdToHex(ringIdOf(ctx.self));
     const targets = this.#ring.liveSuccessors().filter((s) => s !== ctx.self).slice(0, ctx.rf - 1);
     for (const t of targets) {
-      try {
-        await this.#syncBlocks(t, start, end, stats);
-        await this.#syncMetas(t, start, end, stats);
-      } catch (e) {
+      // Blocks and records are synced independently and item by item: one item that cannot be
+      // moved (a corrupt local copy, a refusal) must not keep every other one from converging
+      // (DFS-4: a replica stayed an op behind while rounds kept failing before its records).
+      const errors: string[] = [];
+      for (const sync of [this.#syncBlocks, this.#syncMetas]) {
+        try {
+          await sync.call(this, t, start, end, stats, errors);
+        } catch (e) {
+          errors.push(String(e));
+        }
+      }
+      if (errors.length > 0) {
         stats.failed.push(t);
-        ctx.log.debug("sync with {peer} failed: {error}", { peer: t, error: String(e) });
+        ctx.log.warn("sync with {peer}: {n} failures, first: {error}", {
+          peer: t,
+          n: errors.length,
+          error: errors[0],
+        });
       }
     }
     return stats;
   }
 
-  async #syncBlocks(t: string, start: string, end: string, stats: RepairStats): Promise<void> {
+  /** Runs `fn`; a failure is noted in `errors` instead of ending the sync. */
+  async #each(errors: string[], what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(`${what}: ${String(e)}`);
+    }
+  }
+
+  async #syncBlocks(
+    t: string,
+    start: string,
+    end: string,
+    stats: RepairStats,
+    errors: string[],
+  ): Promise<void> {
     const ctx = this.#ctx;
     const theirs = await ctx.call<RangeDigest>(t, "dfs.digest", { start, end, buckets: BUCKETS });
     const mine = ctx.store.digest(start, end, { buckets: BUCKETS });
@@ -157,28 +193,39 @@ export class Repairer {
       const my = ctx.store.blockInfo(id);
       const th = theirEntries.get(id);
       if (my && (!th || th.version < my.version)) {
-        const bytes = await ctx.store.getBlock(id, my.version);
-        const meta: DfsBlockPut = {
-          id,
-          version: my.version,
-          key: my.key,
-          size: bytes.byteLength,
-          sha256: my.sha256,
-        };
-        await this.#blocks.push(t, meta, bytes);
-        stats.blocksPushed++;
-        ctx.metrics.repairs.inc({ kind: "block", why: "push" });
+        await this.#each(errors, `push of block ${id}`, async () => {
+          const bytes = await ctx.store.getBlock(id, my.version);
+          const meta: DfsBlockPut = {
+            id,
+            version: my.version,
+            key: my.key,
+            size: bytes.byteLength,
+            sha256: my.sha256,
+          };
+          await this.#blocks.push(t, meta, bytes, repairDeadlineMs(bytes.byteLength));
+          stats.blocksPushed++;
+          ctx.metrics.repairs.inc({ kind: "block", why: "push" });
+        });
       } else if (th && (!my || my.version < th.version)) {
-        const bytes = await this.#blocks.fetch(t, id, th.version);
-        if (sha256Hex(bytes) !== th.sha256) continue;
-        await ctx.store.putBlock(id, th.version, bytes, th.key);
-        stats.blocksPulled++;
-        ctx.metrics.repairs.inc({ kind: "block", why: "pull" });
+        await this.#each(errors, `pull of block ${id}`, async () => {
+          const deadline = repairDeadlineMs(ctx.blockBytes);
+          const bytes = await this.#blocks.fetch(t, id, th.version, undefined, deadline);
+          if (sha256Hex(bytes) !== th.sha256) return;
+          await ctx.store.putBlock(id, th.version, bytes, th.key);
+          stats.blocksPulled++;
+          ctx.metrics.repairs.inc({ kind: "block", why: "pull" });
+        });
       }
     }
   }
 
-  async #syncMetas(t: string, start: string, end: string, stats: RepairStats): Promise<void> {
+  async #syncMetas(
+    t: string,
+    start: string,
+    end: string,
+    stats: RepairStats,
+    errors: string[],
+  ): Promise<void> {
     const ctx = this.#ctx;
     const { files } = await ctx.call<{ files: MetaSummary[] }>(t, "dfs.meta_range", {
       start,
@@ -188,11 +235,18 @@ export class Repairer {
     for (const s of this.#mineInRange(start, end)) {
       const th = theirs.get(s.path);
       if (!th || compareRecords(s, th) > 0) {
-        const rec = await ctx.localMeta(s.path);
-        if (!rec) continue;
-        await ctx.call(t, "dfs.meta_put", { record: rec });
-        stats.metasPushed++;
-        ctx.metrics.repairs.inc({ kind: "meta", why: "push" });
+        await this.#each(errors, `push of ${s.path}`, async () => {
+          const rec = await ctx.localMeta(s.path);
+          if (!rec) return;
+          const { stored } = await ctx.call<{ stored: boolean }>(t, "dfs.meta_put", {
+            record: rec,
+          });
+          if (!stored) {
+            throw new Error(`${t} refused the record (v${rec.version} seq ${rec.appendSeq})`);
+          }
+          stats.metasPushed++;
+          ctx.metrics.repairs.inc({ kind: "meta", why: "push" });
+        });
       }
       theirs.delete(s.path);
       if (th && compareRecords(th, s) > 0) theirs.set(s.path, th);
@@ -200,13 +254,15 @@ export class Repairer {
     for (const th of theirs.values()) {
       const mineS = ctx.metas.get(th.path);
       if (mineS && compareRecords(mineS, th) >= 0) continue;
-      const { record } = await ctx.call<{ record: FileMeta | null }>(t, "dfs.meta_get", {
-        path: th.path,
+      await this.#each(errors, `pull of ${th.path}`, async () => {
+        const { record } = await ctx.call<{ record: FileMeta | null }>(t, "dfs.meta_get", {
+          path: th.path,
+        });
+        if (record && await ctx.storeMeta(record)) {
+          stats.metasPulled++;
+          ctx.metrics.repairs.inc({ kind: "meta", why: "pull" });
+        }
       });
-      if (record && await ctx.storeMeta(record)) {
-        stats.metasPulled++;
-        ctx.metrics.repairs.inc({ kind: "meta", why: "pull" });
-      }
     }
   }
 

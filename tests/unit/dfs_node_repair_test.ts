@@ -3,6 +3,8 @@ import { DfsTestCluster } from "../../lib/dfs/node_testing.ts";
 import { blockNoOf, type FileMeta } from "../../lib/dfs/file_meta.ts";
 import { blockKey, inOpenClosed, metadataKey, ringIdOf } from "../../lib/dfs/ring/id.ts";
 import { sortByRingId } from "../../lib/dfs/ring/invariants.ts";
+import { TransportError } from "../../lib/transport/errors.ts";
+import type { CallOptions } from "../../lib/transport/rpc_types.ts";
 
 function content(size: number, seed: number): Uint8Array {
   const out = new Uint8Array(size);
@@ -120,6 +122,34 @@ Deno.test("dfs node: a corrupt copy is skipped on read and rewritten from a good
     }
     assert.equal(node.store.corruptBlocks().size, 0, "the corrupt copy was rewritten");
     assert.deepEqual(await node.store.getBlock(b.id, b.version), data.subarray(16384, 32768));
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("dfs node: records converge even when a round cannot compare blocks (DFS-4)", async () => {
+  const c = await DfsTestCluster.start({ blockBytes: 16 * 1024 });
+  try {
+    await c.settled();
+    await c.node("n1").put("/lag", content(2 * 16 * 1024, 4));
+    const rec = (await c.node("n1").readMeta("/lag"))!;
+    const [owner, lagging] = trueReplicas([...c.nodes.keys()], metadataKey("/lag"), 3);
+    // The lagging replica loses its record; the owner's block comparison with it fails every
+    // time (its digest request times out), as a loaded peer's can round after round.
+    const behind = c.node(lagging);
+    await behind.store.deleteMeta("/lag");
+    behind.metas.delete("/lag");
+    const o = c.node(owner);
+    const call = o.call.bind(o);
+    o.call = <R>(peer: string, type: string, body: unknown, opts?: CallOptions): Promise<R> =>
+      peer === lagging && type === "dfs.digest"
+        ? Promise.reject(new TransportError("deadline_exceeded", `call to ${peer} timed out`))
+        : call<R>(peer, type, body, opts);
+    const stats = await o.repairNow();
+    assert.deepEqual(stats.failed, [lagging], "the failed block comparison is reported");
+    assert.equal(stats.metasPushed, 1);
+    const got = await behind.store.getMeta("/lag");
+    assert.ok(got && got.version === rec.version && got.appendSeq === rec.appendSeq);
   } finally {
     await c.close();
   }
