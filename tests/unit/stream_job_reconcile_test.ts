@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { checkSequences } from "../../lib/stream/sequences.ts";
 import { type JobRecord, metaKeys } from "../../lib/stream/runtime/commit.ts";
+import { checkedJobId, newJobId } from "../../lib/stream/runtime/job_manager.ts";
 import { startLocalStreamCluster } from "../../lib/stream/runtime/testing.ts";
 import { validateJobSpec } from "../../lib/stream/spec.ts";
 
@@ -53,6 +54,49 @@ Deno.test("a job record no driver runs is picked up and finished by the leader",
     const rep = checkSequences(out, { valueField: "n", expectLast });
     assert.ok(rep.ok, rep.problems.join("; "));
     assert.equal(out.length, 2000);
+  } finally {
+    await c.stop();
+  }
+});
+
+Deno.test("a submission retried under the same id starts one job, not two", async () => {
+  const c = await startLocalStreamCluster({
+    workers: 2,
+    manager: { heartbeatMs: 100, creditWindow: 256, batchSize: 64 },
+  });
+  try {
+    let s = "";
+    for (let v = 1; v <= 200; v++) for (let k = 0; k < 2; k++) s += `{"key":"k${k}","v":${v}}\n`;
+    await c.fs.write("/in/retry.ndjson", new TextEncoder().encode(s));
+    const spec = validateJobSpec({
+      name: "retry",
+      source: { kind: "ndjson", path: "/in/retry.ndjson" },
+      stages: [{ op: "keyBy", column: "key" }, { op: "count", as: "n" }],
+      sink: { kind: "dfs", path: "/out/retry.ndjson" },
+      checkpoint: { intervalMs: 100 },
+    });
+    const id = newJobId();
+    // A forward whose answer was lost is sent again (to this or another master).
+    const [a, b] = await Promise.all([c.manager.submit(spec, id), c.manager.submit(spec, id)]);
+    const again = await c.manager.submit(spec, id);
+    assert.equal(a.id, id);
+    assert.equal(b.id, id);
+    assert.equal(again.id, id);
+    assert.deepEqual((await c.manager.list()).map((j) => j.id), [id]);
+    assert.equal(
+      (await c.meta.list(metaKeys.prefix)).filter(([k]) => k === metaKeys.job(id)).length,
+      1,
+    );
+    const done = await c.manager.wait(id, 30_000);
+    assert.equal(done.state, "finished", done.error);
+    const out = await c.output(done);
+    const rep = checkSequences(out, {
+      valueField: "n",
+      expectLast: new Map([["k0", 200], ["k1", 200]]),
+    });
+    assert.ok(rep.ok, rep.problems.join("; "));
+    assert.equal(out.length, 400);
+    assert.throws(() => checkedJobId("../etc"), /not a job id/);
   } finally {
     await c.stop();
   }

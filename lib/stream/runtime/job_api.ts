@@ -10,7 +10,7 @@ import { ElasticoreError } from "../../errors.ts";
 import { isTransportError } from "../../transport/errors.ts";
 import type { Rpc } from "../../transport/mod.ts";
 import { parseJobSpec } from "../spec.ts";
-import type { JobManager } from "./job_manager.ts";
+import { checkedJobId, type JobManager, newJobId } from "./job_manager.ts";
 import { StreamJobs } from "./messages.ts";
 import type { JobView } from "./views.ts";
 
@@ -45,7 +45,10 @@ type Op = "submit" | "list" | "get" | "cancel" | "wait";
 async function local(m: JobManager, op: Op, id?: string, body?: string): Promise<unknown> {
   switch (op) {
     case "submit":
-      return await m.submit(parseJobSpec(body ?? "", "json"));
+      return await m.submit(
+        parseJobSpec(body ?? "", "json"),
+        id === undefined ? undefined : checkedJobId(id),
+      );
     case "list":
       return await m.list();
     case "get":
@@ -139,7 +142,8 @@ export function createJobApi(opts: JobApiOptions): JobApi {
   return {
     async submit(text, format) {
       const spec = parseJobSpec(text, format);
-      return await run("submit", undefined, JSON.stringify(spec)) as JobView;
+      // Named here, so a forward retried after an unknown outcome cannot start a second job.
+      return await run("submit", newJobId(), JSON.stringify(spec)) as JobView;
     },
     async list() {
       return await run("list") as JobView[];

@@ -25,7 +25,7 @@ import {
   type StreamPingReply,
   StreamTaskDone,
 } from "./messages.ts";
-import type { MetaStore } from "./meta.ts";
+import { isCasMismatch, type MetaStore } from "./meta.ts";
 import type { JobView } from "./views.ts";
 
 /** Options of {@link JobManager}. */
@@ -64,6 +64,23 @@ export interface JobManagerOptions {
 /** How often the leader looks for job records no driver runs. */
 const RECONCILE_MS = 2_000;
 
+/** A fresh job id: `j-<time base 36>-<6 hex>`. */
+export function newJobId(): string {
+  return `j-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
+}
+
+const JOB_ID_RE = /^j-[0-9a-z]{1,16}-[0-9a-f]{6}$/;
+
+/** `id` if it has the form {@link newJobId} makes; a `bad_request` error naming it otherwise. */
+export function checkedJobId(id: string): string {
+  if (!JOB_ID_RE.test(id)) {
+    throw new ElasticoreError("bad_request", `"${id.slice(0, 64)}" is not a job id`, {
+      status: 400,
+    });
+  }
+  return id;
+}
+
 /** See the module documentation. */
 export class JobManager {
   readonly #o: JobManagerOptions;
@@ -77,7 +94,8 @@ export class JobManager {
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
   #reconciling = false;
-  readonly #submitting = new Set<string>();
+  /** Submissions in flight, by job id. */
+  readonly #submitting = new Map<string, Promise<JobView>>();
 
   /** Registers the report handlers; call {@link start}. */
   constructor(opts: JobManagerOptions) {
@@ -258,27 +276,52 @@ export class JobManager {
     }
   }
 
-  /** Submits a validated spec; resolves with the new job. */
-  async submit(spec: JobSpec): Promise<JobView> {
+  /**
+   * Submits a validated spec under job id `id` (made here when omitted); resolves with the job.
+   *
+   * Idempotent per id: the node that took the request names the job before forwarding it, so
+   * a forward retried after an unknown outcome (the connection to a master lost with the call
+   * in flight, or leadership lost after the record was stored) finds the stored job and
+   * answers with it instead of starting a second one writing the same output.
+   */
+  submit(spec: JobSpec, id: string = newJobId()): Promise<JobView> {
+    // One attempt per id at a time: a concurrent retry waits for it and gets the same answer.
+    const inFlight = this.#submitting.get(id);
+    if (inFlight) return inFlight;
+    const attempt = this.#submitOnce(spec, id).finally(() => this.#submitting.delete(id));
+    this.#submitting.set(id, attempt);
+    return attempt;
+  }
+
+  async #submitOnce(spec: JobSpec, id: string): Promise<JobView> {
     await this.#ready();
-    const id = `j-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
-    this.#submitting.add(id);
+    const running = this.#drivers.get(id);
+    if (running) return running.view();
+    let d: JobDriver;
     try {
-      const d = await JobDriver.submit(this.#deps(), id, spec);
-      if (!this.leading) {
-        // Leadership moved while the record was committed: the new leader runs the job.
-        d.stop();
-        throw new ElasticoreError(
-          "not_leader",
-          `leadership changed while job ${id} was submitted; it is stored and the new leader runs it`,
-          { status: 503, hint: `check it with: elasticore job status ${id}` },
-        );
-      }
-      this.#drivers.set(id, d);
-      return d.view();
-    } finally {
-      this.#submitting.delete(id);
+      d = await JobDriver.submit(this.#deps(), id, spec);
+    } catch (e) {
+      if (!isCasMismatch(e)) throw e;
+      // An earlier attempt of this submission stored the job: answer with it.
+      const item = await this.#o.meta.get<JobRecord>(metaKeys.job(id));
+      if (!item) throw e;
+      const known = this.#drivers.get(id);
+      if (known) return known.view();
+      d = await JobDriver.load(this.#deps(), item.value, item.version);
     }
+    if (!this.leading || this.#drivers.has(id)) {
+      d.stop();
+      const known = this.#drivers.get(id);
+      if (known) return known.view();
+      // Leadership moved while the record was committed: the new leader runs the job.
+      throw new ElasticoreError(
+        "not_leader",
+        `leadership changed while job ${id} was submitted; it is stored and the new leader runs it`,
+        { status: 503, hint: `check it with: elasticore job status ${id}` },
+      );
+    }
+    this.#drivers.set(id, d);
+    return d.view();
   }
 
   /** Every job, newest first. */
