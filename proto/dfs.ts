@@ -98,6 +98,17 @@ export type DfsMetaOp = Infer<typeof DfsMetaOp>;
  */
 export const DfsMetaOpReply = object({ applied: bool, need: bool, appendSeq: uint });
 
+/**
+ * Records, on a replica that holds exactly the state `(version, appendSeq)` with history head
+ * `head`, that its primary confirmed it through the write fence (it raises the record's
+ * `confirmed` point, `lib/dfs/meta_order.ts`).
+ */
+export const DfsMetaMark = object({ path, version: uint, appendSeq: uint, head: str(64) });
+/** Body of `dfs.meta_mark`. */
+export type DfsMetaMark = Infer<typeof DfsMetaMark>;
+/** Reply to {@link DfsMetaMark}: false when the replica holds another state. */
+export const DfsMetaMarkReply = object({ marked: bool });
+
 /** The summary of one metadata record, as listings and anti-entropy see it. */
 export const MetaSummarySchema = object({
   path,
@@ -111,6 +122,8 @@ export const MetaSummarySchema = object({
   appendSeq: uint,
   /** True for a tombstone (a removed file). */
   deleted: bool,
+  /** How far the record's history is confirmed (`lib/dfs/meta_order.ts`); absent: through itself. */
+  confirmed: optional(object({ version: uint, appendSeq: uint })),
 });
 /** A record summary. */
 export type MetaSummary = Infer<typeof MetaSummarySchema>;
@@ -204,6 +217,8 @@ export const dfsMessages: Record<string, Schema<unknown>> = {
   "dfs.meta_put.reply": DfsMetaPutReply,
   "dfs.meta_op": DfsMetaOp,
   "dfs.meta_op.reply": DfsMetaOpReply,
+  "dfs.meta_mark": DfsMetaMark,
+  "dfs.meta_mark.reply": DfsMetaMarkReply,
   "dfs.meta_list": DfsMetaList,
   "dfs.meta_list.reply": DfsMetaListReply,
   "dfs.meta_range": DfsMetaRange,

@@ -42,6 +42,7 @@ import {
   uint,
 } from "../../proto/schema.ts";
 import { chainHead, sealed } from "./meta_head.ts";
+import { confirmedOf, UNCONFIRMED } from "./meta_order.ts";
 import { blockKey, ringIdToHex } from "./ring/id.ts";
 
 /** Longest path, in UTF-16 code units. */
@@ -72,8 +73,12 @@ export const FileMetaSchema = object({
   modifiedMs: uint,
   appendSeq: uint,
   head: optional(str(64)),
+  confirmed: optional(object({ version: uint, appendSeq: uint })),
 });
-/** The metadata record of one file; `head` identifies its history (`meta_head.ts`). */
+/**
+ * The metadata record of one file; `head` identifies its history (`meta_head.ts`),
+ * `confirmed` says how far that history is confirmed (`meta_order.ts`; absent on old records).
+ */
 export type FileMeta = Infer<typeof FileMetaSchema>;
 
 /** Wire schema of an ordered metadata mutation. */
@@ -252,6 +257,7 @@ export function createMeta(existing: FileMeta | null, input: CreateInput): MetaC
     createdMs: input.nowMs,
     modifiedMs: input.nowMs,
     appendSeq: 0,
+    confirmed: { ...UNCONFIRMED },
   };
   const blocks = refs(base, input.blocks, 1);
   const record = sealed({ ...base, blocks, size: sumSizes(blocks), nextBlockNo: blocks.length });
@@ -471,7 +477,16 @@ export function applyOp(rec: FileMeta, op: MetaOp): FileMeta {
     next++;
   }
   const head = chainHead(rec.head, op);
-  const base = { ...rec, appendSeq: op.seq, nextBlockNo: next, modifiedMs: op.nowMs, head };
+  // An op never confirms anything: the new record keeps its base's confirmed point.
+  const confirmed = confirmedOf(rec);
+  const base = {
+    ...rec,
+    appendSeq: op.seq,
+    nextBlockNo: next,
+    modifiedMs: op.nowMs,
+    head,
+    confirmed,
+  };
   switch (op.kind) {
     case "append": {
       if (op.blocks.some((b) => b.version !== rec.version) || op.covered !== 0) {

@@ -33,6 +33,7 @@ interface OpLike {
 /** What a record's head is computed from. */
 interface RecordLike {
   head?: string;
+  confirmed?: unknown;
   version: number;
   appendSeq: number;
 }
@@ -50,9 +51,12 @@ export function chainHead(base: string | undefined, op: OpLike): string {
   return sha256Hex(encoder.encode(`${base ?? ""}|${opDigest(op)}`));
 }
 
-/** The head of a record that starts a history: a hash of its content (head excluded). */
+/**
+ * The head of a record that starts a history: a hash of its content (head excluded, and its
+ * `confirmed` point, which is a property of the history, not content: `meta_order.ts`).
+ */
 export function freshHead<T extends RecordLike>(rec: T): string {
-  const { head: _head, ...rest } = rec;
+  const { head: _head, confirmed: _confirmed, ...rest } = rec;
   return sha256Hex(encode(["new", rest]));
 }
 

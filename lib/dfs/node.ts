@@ -51,7 +51,8 @@ import { metadataKey, type RingId } from "./ring/id.ts";
 import { readAll } from "./node_blocks.ts";
 import { sha256Hex } from "./store/checksum.ts";
 import type { NodeStore } from "./store/node_store.ts";
-import { LocalFence, type WriteFence } from "./write_fence.ts";
+import type { MetaOrder } from "./meta_order.ts";
+import type { WriteFence } from "./write_fence.ts";
 
 /** Records kept in memory after they were stored (the hot files' metadata). */
 const RECENT_RECORDS = 256;
@@ -79,10 +80,10 @@ export interface DfsNodeOptions {
   /** Logger (default category elasticore/dfs). */
   logger?: Logger;
   /**
-   * The primary's write fence (`write_fence.ts`; `startDfs` wires the Raft one). Default
-   * {@link LocalFence}: only for rings without Raft masters (tests, fixture, benchmarks).
+   * The primary's write fence (`write_fence.ts`; `startDfs` wires the Raft one). Rings
+   * without Raft masters (tests, fixture, benchmarks) pass a `LocalFence` explicitly.
    */
-  fence?: WriteFence;
+  fence: WriteFence;
 }
 
 /** How a node enters the ring. */
@@ -163,7 +164,7 @@ export class DfsNode implements NodeContext {
     this.metrics = dfsMetrics(opts.metrics ?? new MetricsRegistry());
     this.log = opts.logger ?? getLogger("dfs");
     this.#antiEntropyMs = opts.antiEntropyMs ?? 30_000;
-    this.fence = opts.fence ?? new LocalFence();
+    this.fence = opts.fence;
     this.ring = new RingLocator({
       self: this.self,
       rf: this.rf,
@@ -249,15 +250,25 @@ export class DfsNode implements NodeContext {
       throw e;
     }
     const cur = this.metas.get(rec.path);
-    if (!cur || compareRecords(rec, cur) >= 0) {
-      this.metas.set(rec);
-      this.#recent.delete(rec.path);
-      this.#recent.set(rec.path, rec);
-      if (this.#recent.size > RECENT_RECORDS) {
-        this.#recent.delete(this.#recent.keys().next().value!);
-      }
-    }
+    // A tie is the same record with a lower confirmed point: the store kept its own.
+    if (!cur || compareRecords(rec, cur) > 0) this.#noteStored(rec);
     return true;
+  }
+
+  #noteStored(rec: FileMeta): void {
+    this.metas.set(rec);
+    this.#recent.delete(rec.path);
+    this.#recent.set(rec.path, rec);
+    if (this.#recent.size > RECENT_RECORDS) {
+      this.#recent.delete(this.#recent.keys().next().value!);
+    }
+  }
+
+  /** See {@link NodeContext.markMeta}. */
+  async markMeta(path: string, mark: MetaOrder, head: string): Promise<boolean> {
+    const rec = await this.store.markMeta(path, mark, head);
+    if (rec) this.#noteStored(rec);
+    return rec !== null;
   }
 
   /** See {@link NodeContext.localMeta}. Recently stored records are served from memory. */

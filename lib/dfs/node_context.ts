@@ -11,6 +11,7 @@ import type { Rpc } from "../transport/rpc.ts";
 import type { CallOptions } from "../transport/rpc_types.ts";
 import type { FileMeta } from "./file_meta.ts";
 import type { MetaIndex } from "./node_meta.ts";
+import type { MetaOrder } from "./meta_order.ts";
 import type { RingId } from "./ring/id.ts";
 import type { NodeStore } from "./store/node_store.ts";
 
@@ -83,6 +84,11 @@ export interface NodeContext {
   call<R>(peer: string, type: string, body: unknown, opts?: CallOptions): Promise<R>;
   /** Stores `rec` locally if it is newer than the stored record; true if stored. */
   storeMeta(rec: FileMeta): Promise<boolean>;
+  /**
+   * Raises the `confirmed` point of the local record of `path` to `mark` if it is exactly that
+   * state with history head `head` (`meta_order.ts`); true if it is.
+   */
+  markMeta(path: string, mark: MetaOrder, head: string): Promise<boolean>;
   /** The local record of `path`, or null. */
   localMeta(path: string): Promise<FileMeta | null>;
 }

@@ -12,6 +12,7 @@
 import type { MetaSummary } from "../../proto/dfs.ts";
 import { type FileMeta, type FileStat, statMeta } from "./file_meta.ts";
 import { sealed } from "./meta_head.ts";
+import { compareRecords, confirmedOf, type Ordered } from "./meta_order.ts";
 import { inOpenClosed, metadataKey, type RingId } from "./ring/id.ts";
 
 /** True if `rec` is a tombstone (a removed file). */
@@ -32,23 +33,18 @@ export function tombstoneOf(rec: FileMeta, nowMs: number): FileMeta {
     createdMs: rec.createdMs,
     modifiedMs: Math.max(nowMs, rec.modifiedMs),
     appendSeq: 0,
+    confirmed: confirmedOf(rec), // confirmed once its primary confirmed the removal
   });
 }
 
-/** Orders two records of one path: by version, then by `appendSeq` (positive if a is newer). */
-export function compareRecords(
-  a: { version: number; appendSeq: number },
-  b: { version: number; appendSeq: number },
-): number {
-  return a.version !== b.version ? a.version - b.version : a.appendSeq - b.appendSeq;
-}
+export { compareRecords };
 
 /**
- * The newest of some records (null if none). Records of equal `(version, appendSeq)` but
- * different histories (conflicting primaries) are ordered by their `head`, so every node picks
- * the same one whatever order it sees them in.
+ * The winning record among some (null if none), by {@link compareRecords} (`meta_order.ts`).
+ * Records tied there but of different histories (conflicting primaries) are ordered by their
+ * `head`, so every node picks the same one whatever order it sees them in.
  */
-export function newest<T extends { version: number; appendSeq: number; head?: string }>(
+export function newest<T extends Ordered & { head?: string }>(
   recs: Iterable<T | null | undefined>,
 ): T | null {
   let best: T | null = null;
@@ -62,12 +58,12 @@ export function newest<T extends { version: number; appendSeq: number; head?: st
 
 /** The summary of a record, as listings carry it. */
 export function summaryOf(rec: FileMeta): MetaSummary {
-  return { ...statMeta(rec), deleted: isTombstone(rec) };
+  return { ...statMeta(rec), deleted: isTombstone(rec), confirmed: confirmedOf(rec) };
 }
 
-/** A summary without its tombstone flag: the `FileStat` users see. */
+/** A summary without its tombstone flag and confirmed point: the `FileStat` users see. */
 export function statOf(s: MetaSummary): FileStat {
-  const { deleted: _deleted, ...stat } = s;
+  const { deleted: _deleted, confirmed: _confirmed, ...stat } = s;
   return stat;
 }
 

@@ -22,6 +22,7 @@ import type { NodeContext } from "./node_context.ts";
 import { codeOf, isUnreachable } from "./node_errors.ts";
 import { recordIdentity } from "./meta_head.ts";
 import { compareRecords, newest } from "./node_meta.ts";
+import { orderOf } from "./meta_order.ts";
 
 /** A replicated write that did not reach RF replicas. */
 export class ReplicationError extends ElasticoreError {
@@ -46,10 +47,13 @@ export class ReplicationError extends ElasticoreError {
 /** A replica refused the write: it holds a newer record or another one under this number. */
 class Refused extends Error {}
 
-/** True if `e` is (or was caused by) a replica's conflict refusal. */
+/**
+ * True if `e` is (or was caused by) a replica's conflict refusal, or a block number that a
+ * discarded history already used (`dfs_version_conflict`): the primary must reload, re-plan.
+ */
 export function isConflict(e: unknown): boolean {
   return (e instanceof ReplicationError && e.conflict) || e instanceof Refused ||
-    codeOf(e) === "dfs_meta_conflict";
+    codeOf(e) === "dfs_meta_conflict" || codeOf(e) === "dfs_version_conflict";
 }
 
 /** The records of `path` held by this node and the reachable `cands`. */
@@ -111,16 +115,20 @@ export async function reloadRecord(
   return best;
 }
 
-/** Runs `fn` on RF live replicas from `cands` (W = RF with fall-back to further successors). */
+/**
+ * Runs `fn` on RF live replicas from `cands` (W = RF with fall-back to further successors);
+ * resolves with the replicas that took it.
+ */
 async function toReplicas(
   ctx: NodeContext,
   cands: readonly string[],
   what: string,
   fn: (peer: string) => Promise<void>,
-): Promise<void> {
+): Promise<string[]> {
   const started = performance.now();
   let next = 0;
   let done = 0;
+  const took: string[] = [];
   const failures: unknown[] = [];
   const worker = async () => {
     while (next < cands.length) {
@@ -128,6 +136,7 @@ async function toReplicas(
       try {
         await fn(peer);
         done++;
+        took.push(peer);
         return;
       } catch (e) {
         if (e instanceof Refused || !isUnreachable(e)) {
@@ -142,7 +151,7 @@ async function toReplicas(
   await Promise.all(Array.from({ length: ctx.rf }, worker));
   if (done >= ctx.rf) {
     ctx.metrics.metaReplicationSeconds.observe((performance.now() - started) / 1000);
-    return;
+    return took;
   }
   const conflict = failures.some(isConflict);
   if (failures.length > 0 && !conflict) throw failures[0];
@@ -156,13 +165,13 @@ async function toReplicas(
   );
 }
 
-/** Stores `rec` on RF replicas; each must store exactly it (else a conflict). */
-export async function replicateRecord(
+/** Stores `rec` on RF replicas; each must store exactly it (else a conflict). Resolves with them. */
+export function replicateRecord(
   ctx: NodeContext,
   rec: FileMeta,
   cands: readonly string[],
-): Promise<void> {
-  await toReplicas(ctx, cands, `metadata of ${rec.path}`, (peer) => putOn(ctx, peer, rec));
+): Promise<string[]> {
+  return toReplicas(ctx, cands, `metadata of ${rec.path}`, (peer) => putOn(ctx, peer, rec));
 }
 
 async function putOn(ctx: NodeContext, peer: string, rec: FileMeta): Promise<void> {
@@ -176,15 +185,16 @@ async function putOn(ctx: NodeContext, peer: string, rec: FileMeta): Promise<voi
 
 /**
  * Replicates `op` (which turned the primary's base into `rec`) to RF replicas: each applies
- * it, or confirms it applied exactly it, or (lacking the base) stores `rec`.
+ * it, or confirms it applied exactly it, or (lacking the base, or holding another history)
+ * stores `rec` if it wins there. Resolves with the replicas that took it.
  */
-export async function replicateOp(
+export function replicateOp(
   ctx: NodeContext,
   rec: FileMeta,
   op: MetaOp,
   cands: readonly string[],
-): Promise<void> {
-  await toReplicas(ctx, cands, `op ${op.seq} of ${rec.path}`, async (peer) => {
+): Promise<string[]> {
+  return toReplicas(ctx, cands, `op ${op.seq} of ${rec.path}`, async (peer) => {
     if (peer === ctx.self) {
       await putOn(ctx, peer, rec);
       return;
@@ -192,6 +202,37 @@ export async function replicateOp(
     const r = await ctx.call<{ need: boolean }>(peer, "dfs.meta_op", { path: rec.path, op });
     if (r.need) await putOn(ctx, peer, rec);
   });
+}
+
+/**
+ * Records on every one of `peers` (the replicas that took `rec`) that `rec` is confirmed: each
+ * raises its record's `confirmed` point to `rec`'s order, if it still holds exactly `rec`
+ * (`meta_order.ts`). W = all of them: throws a retryable `dfs_unavailable`
+ * ({@link ReplicationError}) when one could not, and the change must not be acknowledged.
+ */
+export async function markReplicas(
+  ctx: NodeContext,
+  rec: FileMeta,
+  peers: readonly string[],
+): Promise<void> {
+  const mark = orderOf(rec);
+  const head = recordIdentity(rec);
+  const body = { path: rec.path, ...mark, head };
+  const results = await Promise.allSettled(peers.map(async (peer) => {
+    const ok = peer === ctx.self
+      ? await ctx.markMeta(rec.path, mark, head)
+      : (await ctx.call<{ marked: boolean }>(peer, "dfs.meta_mark", body)).marked;
+    if (!ok) throw new Refused(`${peer} no longer holds state ${mark.appendSeq} of ${rec.path}`);
+  }));
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed.length === 0) return;
+  const conflict = failed.some((r) => isConflict(r.reason));
+  throw new ReplicationError(
+    `confirmation of ${rec.path} (version ${mark.version}, seq ${mark.appendSeq}) reached ` +
+      `${peers.length - failed.length} of ${peers.length} replicas: ${String(failed[0].reason)}`,
+    peers.length - failed.length,
+    conflict,
+  );
 }
 
 /**

@@ -36,6 +36,24 @@
  * changes to its side's replicas within one lease. Blocks a change replaces (overwrite,
  * merge, rm) are deleted only after its confirmation.
  *
+ * Confirmed histories (`meta_order.ts`): what a cut-off primary stored within its lease is
+ * never acknowledged, but it sits on replicas. So after the confirmation and before the ack,
+ * the primary records it on every replica that took the change (`dfs.meta_mark`, W = all of
+ * them; a failure fails the op, retryable): each raises its record's `confirmed` point to the
+ * change's `(version, appendSeq)`. Reconciliation (reload, readers, anti-entropy, the
+ * replicas' stores) prefers the record confirmed further, then the newer one; so at a heal
+ * the majority's acknowledged history beats a longer unconfirmed minority tail, whose records
+ * are replaced. An append batch's metadata is replicated only after the batch before it was
+ * confirmed and marked (its blocks still overlap), so every record the primary sends carries
+ * the newest confirmed point of its chain. Blocks of a discarded history never collide with
+ * the winner's: every append and merge names its new blocks with a fresh nonce.
+ *
+ * Guaranteed: no acknowledged change is lost or displaced while fewer than RF metadata
+ * replicas fail (a partition counts as failures for the replicas it cuts off from the
+ * majority). Not guaranteed: if all RF replicas and the primary that acknowledged a change
+ * were cut off together, the majority may confirm a second history; at the heal the one
+ * confirmed further wins.
+ *
  * @module
  */
 import type { DfsCommit } from "../../proto/dfs.ts";
@@ -58,13 +76,15 @@ import { exists, notFound, unavailable } from "./node_errors.ts";
 import { isTombstone, tombstoneOf } from "./node_meta.ts";
 import {
   isConflict,
+  markReplicas,
   readRecords,
   reloadRecord,
   replicateOp,
   replicateRecord,
   ReplicationError,
 } from "./node_meta_sync.ts";
-import { sealed } from "./meta_head.ts";
+import { sameRecord, sealed } from "./meta_head.ts";
+import { confirmedOf, maxOrder, type MetaOrder, orderOf, UNCONFIRMED } from "./meta_order.ts";
 import { metadataKey } from "./ring/id.ts";
 import { sha256Hex } from "./store/checksum.ts";
 import { KeyedMutex } from "./store/keyed_mutex.ts";
@@ -192,16 +212,30 @@ export class Primary {
     }
   }
 
-  async #replicateRecord(rec: FileMeta, cands: string[]): Promise<void> {
+  async #replicateRecord(rec: FileMeta, cands: string[]): Promise<string[]> {
     this.#known.delete(rec.path);
-    await replicateRecord(this.#ctx, rec, cands);
+    const peers = await replicateRecord(this.#ctx, rec, cands);
     this.#remember(rec, cands);
+    return peers;
   }
 
-  async #replicateOp(rec: FileMeta, op: MetaOp, cands: string[]): Promise<void> {
+  async #replicateOp(rec: FileMeta, op: MetaOp, cands: string[]): Promise<string[]> {
     this.#known.delete(rec.path);
-    await replicateOp(this.#ctx, rec, op, cands);
+    const peers = await replicateOp(this.#ctx, rec, op, cands);
     this.#remember(rec, cands);
+    return peers;
+  }
+
+  /**
+   * After `fence.confirm()` succeeded for `rec` (stored on `peers`): records on every one of
+   * them that `rec` is confirmed (`meta_order.ts`), before anything is acknowledged.
+   */
+  async #mark(rec: FileMeta, peers: string[]): Promise<void> {
+    await markReplicas(this.#ctx, rec, peers);
+    const hit = this.#known.get(rec.path);
+    if (hit?.rec && sameRecord(hit.rec, rec)) {
+      hit.rec = { ...hit.rec, confirmed: maxOrder(confirmedOf(hit.rec), orderOf(rec)) };
+    }
   }
 
   /** Commits a put whose blocks are stored: creates or (if allowed) replaces the record. */
@@ -210,7 +244,11 @@ export class Primary {
       const cands = await this.#replicas(req.path);
       const base = await this.#base(req.path, cands);
       if (base && base.fileId === req.fileId) {
-        await this.#fence.confirm(); // a retried commit: acknowledged like the first one
+        // A retried commit: acknowledged like the first one (on RF, confirmed, marked).
+        await this.#fence.check();
+        const peers = await this.#replicateRecord(base, cands);
+        await this.#fence.confirm();
+        await this.#mark(base, peers);
         return statMeta(base);
       }
       const live = base && !isTombstone(base) ? base : null;
@@ -226,10 +264,12 @@ export class Primary {
         ...record,
         version: base ? base.version + 1 : record.version,
         createdMs: live ? live.createdMs : record.createdMs,
+        confirmed: base ? confirmedOf(base) : { ...UNCONFIRMED },
       });
       await this.#fence.check();
-      await this.#replicateRecord(rec, cands);
+      const peers = await this.#replicateRecord(rec, cands);
       await this.#fence.confirm();
+      await this.#mark(rec, peers);
       if (live) this.#dropLater(live.blocks.map((b) => b.id));
       return statMeta(rec);
     });
@@ -291,6 +331,8 @@ export class Primary {
     }
     let rec: FileMeta | null = base && !isTombstone(base) ? base : null;
     let prev: Promise<unknown> = Promise.resolve();
+    /** The newest confirmed state of this window's chain (stamped on the records it sends). */
+    const chain = { confirmed: base ? confirmedOf(base) : { ...UNCONFIRMED } };
     let broken = false;
     let conflicted = false;
     /** Failed batches no replica took, by start order: re-planned if a conflict caused it. */
@@ -318,7 +360,9 @@ export class Primary {
               blocks: [],
               nowMs,
             }).record;
-            if (base) rec = sealed({ ...rec, version: base.version + 1 });
+            if (base) {
+              rec = sealed({ ...rec, version: base.version + 1, confirmed: confirmedOf(base) });
+            }
             created = true;
           }
           plan = planAppend(rec, batch, nowMs);
@@ -328,15 +372,17 @@ export class Primary {
         }
         rec = plan.record;
         const stage = Promise.withResolvers<void>();
-        const replicated = Promise.withResolvers<void>();
-        replicated.promise.catch(() => {});
-        const p = this.#commitBatch(plan, created, cands, prev, stage.resolve, replicated);
+        const marked = Promise.withResolvers<void>();
+        marked.promise.catch(() => {});
+        const p = this.#commitBatch(plan, created, cands, prev, stage.resolve, marked, chain);
         const thisStage: Promise<void> = stage.promise.then(() => {
           if (blockStage === thisStage) blockStage = null;
         });
         blockStage = thisStage;
-        // The next batch's metadata follows this one's replication, not its confirmation.
-        prev = replicated.promise;
+        // The next batch's metadata follows this one's confirmation and its marks: so every
+        // record this window sends carries the newest confirmed point of the chain, and a
+        // replica's record never loses its mark to its own successor (`meta_order.ts`).
+        prev = marked.promise;
         const n = started;
         const tracked: Promise<void> = p.then(
           (stat) => batch.forEach((a) => a.resolve(stat)),
@@ -376,10 +422,12 @@ export class Primary {
     cands: string[],
     prev: Promise<unknown>,
     blocksDone: () => void,
-    replicated: PromiseWithResolvers<void>,
+    marked: PromiseWithResolvers<void>,
+    chain: { confirmed: MetaOrder },
   ): Promise<FileStat> {
     const blocks = plan.op?.blocks ?? [];
     let replicating = false;
+    let replicated = false;
     const path = plan.record.path;
     try {
       await (async () => {
@@ -395,19 +443,31 @@ export class Primary {
           ),
         );
       })().finally(blocksDone);
-      await prev; // the batch before must be replicated first (and must have succeeded)
+      await prev; // the batch before must be confirmed and marked first (and have succeeded)
       replicating = true;
-      if (created) await this.#replicateRecord(plan.record, cands);
-      else if (plan.op) await this.#replicateOp(plan.record, plan.op, cands);
-      replicated.resolve();
-      // One confirmation round, sent after the batch is on RF replicas, before any ack.
+      const rec = {
+        ...plan.record,
+        confirmed: maxOrder(confirmedOf(plan.record), chain.confirmed),
+      };
+      let peers: string[] = [];
+      if (created) peers = await this.#replicateRecord(rec, cands);
+      else if (plan.op) peers = await this.#replicateOp(rec, plan.op, cands);
+      replicated = true;
+      // One confirmation round, sent after the batch is on RF replicas, then the marks on
+      // those replicas, before any ack.
       await this.#fence.confirm();
+      if (peers.length > 0) {
+        await this.#mark(rec, peers);
+        chain.confirmed = orderOf(rec);
+      }
+      marked.resolve();
       return statMeta(plan.record);
     } catch (e) {
-      replicated.reject(e);
+      marked.reject(e);
       // A replica that took the change references these blocks (the append's outcome is
       // unknown, and later appends build on it): keep them then.
-      const stored = replicating && !(e instanceof ReplicationError && e.reached === 0);
+      const stored = replicated ||
+        (replicating && !(e instanceof ReplicationError && e.reached === 0));
       if (!stored) this.#dropUnreferenced(path, blocks.map((b) => b.id), cands);
       throw new BatchFailure(e instanceof BatchFailure ? e.cause : e, stored);
     }
@@ -434,9 +494,10 @@ export class Primary {
       if (!base || isTombstone(base)) throw notFound(path);
       const tomb = tombstoneOf(base, nowMs);
       await this.#fence.check();
-      await this.#replicateRecord(tomb, cands);
+      const peers = await this.#replicateRecord(tomb, cands);
       // Confirmed before the blocks go: a removal the majority never sees must not delete them.
       await this.#fence.confirm();
+      await this.#mark(tomb, peers);
       await this.#blocks.delete(base.blocks.map((b) => b.id));
       return { version: tomb.version };
     });
@@ -453,6 +514,7 @@ export class Primary {
       await this.#fence.check();
       const written: string[] = [];
       let replicating = false;
+      let replicated = false;
       try {
         const checksums: string[] = [];
         for (const t of plan.targets) {
@@ -474,13 +536,16 @@ export class Primary {
         }
         const change = commitMerge(base, plan, checksums, Math.max(nowMs, base.modifiedMs));
         replicating = true;
-        await this.#replicateOp(change.record, change.op!, cands);
+        const peers = await this.#replicateOp(change.record, change.op!, cands);
+        replicated = true;
         await this.#fence.confirm(); // before the pieces the merge replaced are deleted
+        await this.#mark(change.record, peers);
         this.#dropLater(change.obsolete.map((b) => b.id));
         return statMeta(change.record);
       } catch (e) {
         // Unless a replica may reference them (then they are kept).
-        const stored = replicating && !(e instanceof ReplicationError && e.reached === 0);
+        const stored = replicated ||
+          (replicating && !(e instanceof ReplicationError && e.reached === 0));
         if (!stored) this.#dropUnreferenced(path, written, cands);
         throw e;
       }

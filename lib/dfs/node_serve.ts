@@ -13,6 +13,7 @@ import type {
   DfsBlockPut,
   DfsCommit,
   DfsDigest,
+  DfsMetaMark,
   DfsMetaOp,
 } from "../../proto/dfs.ts";
 import type { FileMeta } from "./file_meta.ts";
@@ -87,12 +88,11 @@ export function serveDfs(ctx: NodeContext, primary: Primary): void {
       let res;
       try {
         res = applier.deliver(op);
-      } catch (e) {
-        // A different op under a number this replica already passed: the primary works from
-        // another (or a stale) history and must reload the record; it must not count this
-        // replica. A replica behind the op on another history gets the primary's newer record.
-        const conflict = e instanceof ElasticoreError && e.code === "dfs_meta_conflict";
-        if (conflict && op.seq <= rec.appendSeq) throw e;
+      } catch {
+        // The op applies to another history than this replica's (a second primary, a stale
+        // one, or this replica holds an unconfirmed tail): the primary then sends its whole
+        // record, which the store takes only if it wins by the reconcile rule
+        // (`meta_order.ts`); otherwise the primary sees a conflict and must reload.
         return { applied: false, need: true, appendSeq: rec.appendSeq };
       }
       if (res.status === "duplicate") {
@@ -101,9 +101,17 @@ export function serveDfs(ctx: NodeContext, primary: Primary): void {
       if (res.status === "buffered" || res.rejected) {
         return { applied: false, need: true, appendSeq: rec.appendSeq };
       }
-      await ctx.storeMeta(applier.record);
+      if (!await ctx.storeMeta(applier.record)) {
+        return { applied: false, need: true, appendSeq: rec.appendSeq };
+      }
       return { applied: true, need: false, appendSeq: applier.appliedSeq };
     });
+  });
+
+  rpc.handle("dfs.meta_mark", (body) => {
+    const m = body as DfsMetaMark;
+    const mark = { version: m.version, appendSeq: m.appendSeq };
+    return opLocks.run(m.path, async () => ({ marked: await ctx.markMeta(m.path, mark, m.head) }));
   });
 
   rpc.handle("dfs.meta_list", (body) => {

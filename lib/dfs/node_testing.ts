@@ -12,7 +12,7 @@ import type { PeerAddress } from "../transport/types.ts";
 import { DfsNode } from "./node.ts";
 import { sortByRingId } from "./ring/invariants.ts";
 import { NodeStore } from "./store/node_store.ts";
-import type { WriteFence } from "./write_fence.ts";
+import { LocalFence, type WriteFence } from "./write_fence.ts";
 
 /** Options of {@link startDfsCluster}. */
 export interface DfsClusterOptions {
@@ -104,7 +104,7 @@ export class DfsTestCluster {
       metrics,
       tickMs: o.tickMs ?? 50,
       antiEntropyMs: o.antiEntropyMs ?? 0,
-      fence: o.fence?.(id),
+      fence: o.fence?.(id) ?? new LocalFence(),
     });
     return { node, addr: t.addr, metrics, dir };
   }

@@ -17,6 +17,7 @@
  * @module
  */
 import { DfsTestCluster } from "../../lib/dfs/node_testing.ts";
+import { LocalFence } from "../../lib/dfs/write_fence.ts";
 
 const MIB = 1024 * 1024;
 
@@ -115,6 +116,7 @@ export default async function bench(args: string[]): Promise<void> {
     blockBytes: block,
     cacheBytes: Math.min(size + 64 * MIB, 1536 * MIB),
     memoryTierBytes: 4 * block,
+    fence: () => new LocalFence(), // no Raft masters in this ring
   });
   try {
     await c.settled(30_000);

@@ -15,6 +15,13 @@
 import type { Counter, Histogram, MetricsRegistry } from "../../metrics.ts";
 import { decodeMeta, encodeMeta, type FileMeta } from "../file_meta.ts";
 import { recordIdentity } from "../meta_head.ts";
+import {
+  compareRecords,
+  confirmedOf,
+  maxOrder,
+  type MetaOrder,
+  type Ordered,
+} from "../meta_order.ts";
 import { metadataKey, ringIdToHex } from "../ring/id.ts";
 import { buildDigest, type DigestOptions, type RangeDigest } from "./digest.ts";
 import {
@@ -101,8 +108,18 @@ function sliceRange(bytes: Uint8Array, id: string, range?: ByteRange): Uint8Arra
   return copy(bytes.subarray(offset, end));
 }
 
-function orderOf(rec: FileMeta | null): { version: number; appendSeq: number; id: string } | null {
-  return rec && { version: rec.version, appendSeq: rec.appendSeq, id: recordIdentity(rec) };
+/** What `putMeta` compares a new record with: the stored record's order, mark and identity. */
+interface StoredOrder extends Ordered {
+  id: string;
+}
+
+function orderOf(rec: FileMeta | null): StoredOrder | null {
+  return rec && {
+    version: rec.version,
+    appendSeq: rec.appendSeq,
+    confirmed: confirmedOf(rec),
+    id: recordIdentity(rec),
+  };
 }
 
 /** Blocks and metadata records of one node, with the memory tier and read cache in front. */
@@ -112,7 +129,7 @@ export class NodeStore {
   readonly #metas: KvBlockStore;
   readonly #index = new Map<string, StoredBlockInfo>();
   readonly #metaSizes = new Map<string, number>();
-  readonly #metaOrder = new Map<string, { version: number; appendSeq: number; id: string }>();
+  readonly #metaOrder = new Map<string, StoredOrder>();
   readonly #cache: LruCache;
   readonly #tier: MemoryTier;
   readonly #metaLocks = new KeyedMutex();
@@ -303,11 +320,13 @@ export class NodeStore {
   }
 
   /**
-   * Stores the metadata record of `path`. A record older than the stored one (by version,
-   * then `appendSeq`) is refused with `dfs_stale_version`; an equal one is rewritten if it is
-   * the same record (same history head, `meta_head.ts`) and refused with `dfs_meta_conflict`
-   * if it is a different one: two primaries ordered different ops under one number, and
-   * neither may silently replace the other.
+   * Stores the metadata record of `path` if it wins over the stored one by the reconcile rule
+   * (`meta_order.ts`: how far its history is confirmed, then version, then `appendSeq`);
+   * otherwise `dfs_stale_version`. A record tied with the stored one is accepted if it is the
+   * same record (same history head, `meta_head.ts`), keeping the higher `confirmed` point
+   * (it never drops), and refused with `dfs_meta_conflict` if it is a different one: two
+   * primaries ordered different ops under one number, and neither may silently replace the
+   * other.
    */
   putMeta(path: string, rec: FileMeta): Promise<void> {
     if (rec.path !== path) throw badRequest(`record path ${rec.path} does not match ${path}`);
@@ -315,44 +334,64 @@ export class NodeStore {
     decodeMeta(bytes); // validates the record before it is stored
     return this.#metaLocks.run(path, async () => {
       const head = await this.#metas.head(path);
+      let put = rec;
       if (head) {
         // The order of the stored record is remembered after the first read or write.
         const stored = this.#metaOrder.get(path) ?? orderOf(await this.getMeta(path));
-        if (
-          stored &&
-          (stored.version > rec.version ||
-            (stored.version === rec.version && stored.appendSeq > rec.appendSeq))
-        ) {
-          throw staleVersion(
-            `metadata of ${path}`,
-            rec.version,
-            stored.version,
-          );
-        }
-        if (
-          stored && stored.version === rec.version && stored.appendSeq === rec.appendSeq &&
-          stored.id !== recordIdentity(rec)
-        ) {
-          throw new ElasticoreError(
-            "dfs_meta_conflict",
-            `metadata of ${path}: another record is stored at version ${rec.version}, ` +
-              `seq ${rec.appendSeq}`,
-            { status: 409 },
-          );
+        if (stored && stored.version === rec.version && stored.appendSeq === rec.appendSeq) {
+          if (stored.id !== recordIdentity(rec)) {
+            throw new ElasticoreError(
+              "dfs_meta_conflict",
+              `metadata of ${path}: another record is stored at version ${rec.version}, ` +
+                `seq ${rec.appendSeq}`,
+              { status: 409 },
+            );
+          }
+          put = { ...rec, confirmed: maxOrder(confirmedOf(rec), confirmedOf(stored)) };
+        } else if (stored && compareRecords(stored, rec) > 0) {
+          throw staleVersion(`metadata of ${path}`, rec.version, stored.version);
         }
       }
-      const replaced = this.#metaSizes.get(path) ?? 0;
-      this.#checkQuota(bytes.length, replaced);
-      const info = await this.#metas.put(
-        path,
-        (head?.version ?? 0) + 1,
-        bytes,
-        ringIdToHex(metadataKey(path)),
-      );
-      this.#used += info.size - replaced;
-      this.#metaSizes.set(path, info.size);
-      this.#metaOrder.set(path, orderOf(rec)!);
+      await this.#writeMeta(path, put, head?.version ?? 0, put === rec ? bytes : undefined);
     });
+  }
+
+  /**
+   * Raises the `confirmed` point of the stored record of `path` to `mark` if that record is
+   * exactly the state `mark` with history head `head`; returns the stored record then, else
+   * null (another state is stored, or none).
+   */
+  markMeta(path: string, mark: MetaOrder, head: string): Promise<FileMeta | null> {
+    return this.#metaLocks.run(path, async () => {
+      const kvHead = await this.#metas.head(path);
+      const rec = kvHead ? await this.getMeta(path) : null;
+      if (
+        !rec || rec.version !== mark.version || rec.appendSeq !== mark.appendSeq ||
+        recordIdentity(rec) !== head
+      ) return null;
+      const marked = { ...rec, confirmed: maxOrder(confirmedOf(rec), mark) };
+      await this.#writeMeta(path, marked, kvHead!.version);
+      return marked;
+    });
+  }
+
+  async #writeMeta(
+    path: string,
+    rec: FileMeta,
+    prevVersion: number,
+    bytes = encodeMeta(rec),
+  ): Promise<void> {
+    const replaced = this.#metaSizes.get(path) ?? 0;
+    this.#checkQuota(bytes.length, replaced);
+    const info = await this.#metas.put(
+      path,
+      prevVersion + 1,
+      bytes,
+      ringIdToHex(metadataKey(path)),
+    );
+    this.#used += info.size - replaced;
+    this.#metaSizes.set(path, info.size);
+    this.#metaOrder.set(path, orderOf(rec)!);
   }
 
   /** The metadata record of `path`, or null. Throws `dfs_checksum` if the copy is corrupt. */
