@@ -413,7 +413,8 @@ export class DfsNode implements NodeContext {
         // A commit that failed part-way may have reached some metadata replicas: keep the
         // blocks then, unless the primary refused it outright.
         const refused = e instanceof ElasticoreError && e.code === "fs_exists";
-        if (!committing || refused) this.#blocks.delete(written).catch(() => {});
+        // Deleted before the error is returned: a refused put leaves nothing behind.
+        if (!committing || refused) await this.#blocks.delete(written).catch(() => {});
         throw e;
       }
     });

@@ -184,7 +184,11 @@ export class BlockIo {
         }
       }
     };
-    await Promise.all(Array.from({ length: ctx.rf }, worker));
+    // Every push settles before this resolves or rejects: a caller that deletes the blocks of
+    // a failed write must not race a copy still on its way (it would be left behind).
+    const settled = await Promise.allSettled(Array.from({ length: ctx.rf }, worker));
+    const refused = settled.find((r) => r.status === "rejected");
+    if (refused) throw refused.reason;
     if (holders.length < ctx.rf) {
       throw unavailable(
         `block ${w.id} reached ${holders.length} of ${ctx.rf} replicas` +

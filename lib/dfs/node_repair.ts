@@ -24,6 +24,7 @@ import type { DfsBlockPut, MetaSummary } from "../../proto/dfs.ts";
 import type { FileMeta } from "./file_meta.ts";
 import type { BlockIo } from "./node_blocks.ts";
 import type { NodeContext } from "./node_context.ts";
+import { codeOf } from "./node_errors.ts";
 import { compareRecords } from "./node_meta.ts";
 import { ringIdFromHex, ringIdOf, ringIdToHex } from "./ring/id.ts";
 import { sha256Hex } from "./store/checksum.ts";
@@ -202,11 +203,17 @@ export class Repairer {
             size: bytes.byteLength,
             sha256: my.sha256,
           };
-          await this.#blocks.push(t, meta, bytes, repairDeadlineMs(bytes.byteLength));
+          try {
+            await this.#blocks.push(t, meta, bytes, repairDeadlineMs(bytes.byteLength));
+          } catch (e) {
+            // The peer deleted it (it is garbage): nothing to repair.
+            if (codeOf(e) === "dfs_block_deleted") return;
+            throw e;
+          }
           stats.blocksPushed++;
           ctx.metrics.repairs.inc({ kind: "block", why: "push" });
         });
-      } else if (th && (!my || my.version < th.version)) {
+      } else if (th && (!my || my.version < th.version) && !ctx.store.wasDeleted(id)) {
         await this.#each(errors, `pull of block ${id}`, async () => {
           const deadline = repairDeadlineMs(ctx.blockBytes);
           const bytes = await this.#blocks.fetch(t, id, th.version, undefined, deadline);

@@ -220,3 +220,23 @@ Deno.test("node store: corrupt blocks are reported; data survives reopening", as
     }
   });
 });
+
+Deno.test("node store: a deleted block is not stored again (a late repair copy is refused)", async () => {
+  await withDir(async (dir) => {
+    const store = await NodeStore.open({ path: `${dir}/n.kv` });
+    try {
+      const a = bytes(1000, 3);
+      await store.putBlock("gone", 1, a);
+      assert.equal(await store.deleteBlock("gone"), true);
+      assert.ok(store.wasDeleted("gone"));
+      await assert.rejects(store.putBlock("gone", 1, a), (e) => codeOf(e) === "dfs_block_deleted");
+      assert.equal(store.hasBlock("gone"), false);
+      assert.equal(store.stats().blocks, 0);
+      // Other ids are unaffected.
+      await store.putBlock("kept", 1, a);
+      assert.deepEqual(await store.getBlock("kept", 1), a);
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -57,6 +57,15 @@ export function versionConflict(blockId: string, version: number): ElasticoreErr
   );
 }
 
+/** A block this node deleted: block ids are never reused, so it is garbage (`dfs_block_deleted`). */
+export function blockDeleted(blockId: string): ElasticoreError {
+  return new ElasticoreError(
+    "dfs_block_deleted",
+    `block ${blockId} was deleted on this node and is not stored again`,
+    { status: 410 },
+  );
+}
+
 /** A block that is not stored here, or not at the requested version (`dfs_block_not_found`). */
 export function blockNotFound(blockId: string, version?: number): ElasticoreError {
   return new ElasticoreError(

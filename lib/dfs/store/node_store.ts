@@ -26,6 +26,7 @@ import { metadataKey, ringIdToHex } from "../ring/id.ts";
 import { buildDigest, type DigestOptions, type RangeDigest } from "./digest.ts";
 import {
   badRequest,
+  blockDeleted,
   blockNotFound,
   type DfsChecksumError,
   quotaExceeded,
@@ -41,6 +42,9 @@ import {
 } from "./kv_blocks.ts";
 import { type CacheStats, LruCache } from "./lru_cache.ts";
 import { MemoryTier } from "./memory_tier.ts";
+
+/** How many deleted block ids a store remembers (about 100 bytes each). */
+export const DELETED_REMEMBERED = 100_000;
 
 /** Options of {@link NodeStore.open}. */
 export interface NodeStoreOptions {
@@ -128,6 +132,8 @@ export class NodeStore {
   readonly #blocks: KvBlockStore;
   readonly #metas: KvBlockStore;
   readonly #index = new Map<string, StoredBlockInfo>();
+  /** Ids of blocks deleted here, oldest first (at most {@link DELETED_REMEMBERED}). */
+  readonly #deleted = new Set<string>();
   readonly #metaSizes = new Map<string, number>();
   readonly #metaOrder = new Map<string, StoredOrder>();
   readonly #cache: LruCache;
@@ -245,6 +251,7 @@ export class NodeStore {
     bytes: Uint8Array,
     key?: string,
   ): Promise<StoredBlockInfo> {
+    if (this.#deleted.has(id)) throw blockDeleted(id);
     const old = this.#index.get(id);
     if (old && old.version > version) throw staleVersion(`block ${id}`, version, old.version);
     this.#checkQuota(bytes.length, old?.size ?? 0);
@@ -308,8 +315,26 @@ export class NodeStore {
     return this.#index.values();
   }
 
-  /** Deletes every version of block `id`; resolves true if it was stored. */
+  /**
+   * True if block `id` was deleted here (since this process started; the most recent
+   * {@link DELETED_REMEMBERED} ids).
+   */
+  wasDeleted(id: string): boolean {
+    return this.#deleted.has(id);
+  }
+
+  /**
+   * Deletes every version of block `id`; resolves true if it was stored. Block ids are never
+   * reused (each names one content of one file incarnation), so the id is remembered and a
+   * later copy of it is refused with `dfs_block_deleted`: a repair round that read the block
+   * before it was deleted elsewhere cannot bring it back.
+   */
   async deleteBlock(id: string): Promise<boolean> {
+    this.#deleted.delete(id);
+    this.#deleted.add(id);
+    if (this.#deleted.size > DELETED_REMEMBERED) {
+      this.#deleted.delete(this.#deleted.values().next().value!);
+    }
     const existed = await this.#blocks.delete(id);
     const prev = this.#index.get(id);
     if (prev) this.#used -= prev.size;
