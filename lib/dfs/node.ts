@@ -307,9 +307,18 @@ export class DfsNode implements NodeContext {
     }
   }
 
-  /** The newest record of `path` among its live metadata replicas (null if none). */
-  async readMeta(path: string): Promise<FileMeta | null> {
-    const cands = (await this.locate(metadataKey(path), 0)).slice(0, this.rf);
+  /**
+   * The newest record of `path` among its live metadata replicas (null if none). Any one
+   * replica suffices (an acknowledged write is on all of them); with `allReplicas` every one
+   * of its RF owners, suspected ones included, must answer (else `dfs_unavailable`), so a
+   * write whose outcome was unknown is seen as soon as any replica stored it: what an
+   * idempotent retry of that write must check.
+   */
+  async readMeta(path: string, opts: { allReplicas?: boolean } = {}): Promise<FileMeta | null> {
+    const key = metadataKey(path);
+    const cands = opts.allReplicas
+      ? await this.ring.owners(key)
+      : (await this.locate(key, 0)).slice(0, this.rf);
     let answered = 0;
     const recs = await Promise.all(cands.map(async (peer) => {
       try {
@@ -326,6 +335,9 @@ export class DfsNode implements NodeContext {
       }
     }));
     if (answered === 0) throw unavailable(`no metadata replica of ${path} answered`);
+    if (opts.allReplicas && answered < cands.length) {
+      throw unavailable(`${answered} of the ${cands.length} metadata replicas of ${path} answered`);
+    }
     const best = newest(recs);
     if (best) return best;
     // None of the owners has it: before answering "does not exist", ask every other live
@@ -336,8 +348,8 @@ export class DfsNode implements NodeContext {
     return found;
   }
 
-  async #live(path: string): Promise<FileMeta> {
-    const rec = await this.readMeta(path);
+  async #live(path: string, opts: { allReplicas?: boolean } = {}): Promise<FileMeta> {
+    const rec = await this.readMeta(path, opts);
     if (!rec || isTombstone(rec)) throw notFound(path);
     return rec;
   }
@@ -466,9 +478,15 @@ export class DfsNode implements NodeContext {
     });
   }
 
-  /** The metadata of `path` (`fs_not_found` if it does not exist). */
-  stat(path: string): Promise<FileStat> {
-    return this.#op("stat", async () => statOf(summaryOf(await this.#live(filePath(path)))));
+  /**
+   * The metadata of `path` (`fs_not_found` if it does not exist); `allReplicas` as in
+   * {@link readMeta}.
+   */
+  stat(path: string, opts: { allReplicas?: boolean } = {}): Promise<FileStat> {
+    return this.#op(
+      "stat",
+      async () => statOf(summaryOf(await this.#live(filePath(path), opts))),
+    );
   }
 
   /** Reads `path`, whole or a byte range; the body streams block by block. */

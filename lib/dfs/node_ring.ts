@@ -244,7 +244,15 @@ export class RingLocator implements RingSide {
     }
   }
 
-  async #locateOnce(key: RingId, extra: number): Promise<string[]> {
+  /**
+   * The RF nodes that own `key` in ring order among members not reported dead, whether or not
+   * this node suspects them (a suspect may still hold the newest copy; see `readMeta`).
+   */
+  async owners(key: RingId): Promise<string[]> {
+    return await this.#locateOnce(key, 0, true);
+  }
+
+  async #locateOnce(key: RingId, extra: number, keepSuspects = false): Promise<string[]> {
     const want = this.#o.rf + extra;
     if (this.core.status !== "member") {
       throw unavailable(`${this.#o.self} has not joined the ring yet`);
@@ -256,7 +264,7 @@ export class RingLocator implements RingSide {
     for (const id of list) {
       if (seen.has(id) || this.#dead.has(id)) continue;
       seen.add(id);
-      (this.#isSuspect(id) ? later : live).push(id);
+      (!keepSuspects && this.#isSuspect(id) ? later : live).push(id);
     }
     return [...live, ...later].slice(0, want);
   }

@@ -173,7 +173,12 @@ async function commitOnce(
     payload = enc.encode(text);
   }
   const out = outputPath(job, spec);
-  const size = await fs.exists(out) ? await fs.size(out) : 0;
+  // Exact: an append of an earlier attempt whose outcome was unknown (it timed out) may sit
+  // on only some replicas; a size read from another one would make this append it twice.
+  const size = await fs.size(out, { exact: true }).catch((e) => {
+    if (e instanceof ElasticoreError && e.code === "fs_not_found") return 0;
+    throw e;
+  });
   if (size < rec.bytes) {
     throw new ElasticoreError(
       "stream_output_truncated",

@@ -37,9 +37,9 @@ export class DfsStreamFs implements StreamFs {
   }
 
   /** See {@link StreamFs.size}. */
-  async size(path: string): Promise<number> {
+  async size(path: string, opts: { exact?: boolean } = {}): Promise<number> {
     try {
-      return (await this.#dfs().stat(path)).size;
+      return (await this.#dfs().stat(path, { allReplicas: opts.exact })).size;
     } catch (e) {
       if (isCode(e, "fs_not_found")) throw fsNotFound(path);
       throw e;

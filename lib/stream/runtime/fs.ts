@@ -13,8 +13,12 @@ import { ElasticoreError } from "../../errors.ts";
 
 /** What the stream runtime needs from a file system (paths are DFS paths: `/a/b`). */
 export interface StreamFs {
-  /** The file's size in bytes; throws {@link fsNotFound} when it does not exist. */
-  size(path: string): Promise<number>;
+  /**
+   * The file's size in bytes; throws {@link fsNotFound} when it does not exist. With `exact`,
+   * the size includes any write whose outcome was unknown that some replica stored (a
+   * replicated file system then asks every replica): what an idempotent retry checks.
+   */
+  size(path: string, opts?: { exact?: boolean }): Promise<number>;
   /** Up to `length` bytes from `offset` (fewer at the end of the file). */
   readRange(path: string, offset: number, length: number): Promise<Uint8Array>;
   /** The whole file. */
