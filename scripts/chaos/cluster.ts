@@ -281,10 +281,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** A port base with `count` × 10 consecutive free TCP and UDP ports. */
+/**
+ * A port base with `count` × 10 consecutive free TCP and UDP ports, below Linux's ephemeral
+ * range (32768+): there the kernel hands out source ports of outgoing connections, and one
+ * could take a node's port between this check and the node's bind (seed 3206: "Address
+ * already in use"). The integration tests' clusters draw from 20000-32000, so this draws
+ * from 10000-20000.
+ */
 async function freeBase(count: number): Promise<number> {
+  const span = count * 10;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 4000) * 10;
+    const base = 10000 + Math.floor(Math.random() * ((20000 - 10000 - span) / 10)) * 10;
     let ok = true;
     for (let i = 0; i < count * 10 && ok; i++) {
       if (i % 10 > 2) continue; // a node uses rpc, gossip (+1) and api (+2)
