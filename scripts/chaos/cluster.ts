@@ -100,8 +100,13 @@ export class ChaosCluster {
         starts: 0,
       });
     });
-    for (const id of ids) await c.spawn(id);
-    await c.waitForLeader(60_000);
+    try {
+      for (const id of ids) await c.spawn(id);
+      await c.waitForLeader(60_000);
+    } catch (e) {
+      await c.stop(); // a cluster that did not come up must not keep running
+      throw e;
+    }
     return c;
   }
 
