@@ -146,3 +146,47 @@ Deno.test("a worker disappearing mid-job: every key's sequence is committed exac
     await c.stop();
   }
 });
+
+Deno.test("a checkpoint that cannot be deleted is left behind; the job goes on", async () => {
+  let refused = 0;
+  const c = await startLocalStreamCluster({
+    workers: 2,
+    manager: { heartbeatMs: 100, creditWindow: 64, batchSize: 16 },
+    // Every deletion of an old checkpoint fails (a DFS refusal during a failover, seen in CI
+    // failing a job at its restart): garbage left behind must not stop or fail the job.
+    managerFs: (fs) => ({
+      size: (p, o) => fs.size(p, o),
+      readRange: (p, off, len) => fs.readRange(p, off, len),
+      read: (p) => fs.read(p),
+      write: (p, b, o) => fs.write(p, b, o),
+      append: (p, b) => fs.append(p, b),
+      exists: (p) => fs.exists(p),
+      list: (p) => fs.list(p),
+      delete(path: string): Promise<void> {
+        if (!/^\/_checkpoints\/[^/]+\/\d+$/.test(path)) return fs.delete(path);
+        refused++;
+        return Promise.reject(new Error(`refused: deleting ${path}`));
+      },
+    }),
+  });
+  try {
+    await c.fs.write("/in/slow.ndjson", new TextEncoder().encode(sequenceInput(4, 40_000)));
+    const done = await c.run({
+      name: "undeletable",
+      source: { kind: "ndjson", path: "/in/slow.ndjson" },
+      stages: [{ op: "keyBy", column: "key" }, { op: "count", as: "n" }],
+      sink: { kind: "dfs", path: "/out/undeletable.ndjson" },
+      checkpoint: { intervalMs: 20 },
+    }, 60_000);
+    assert.equal(done.state, "finished", done.error);
+    assert.ok(refused > 0, "old checkpoints were to be deleted");
+    const out = await c.output(done);
+    const rep = checkSequences(out, {
+      valueField: "n",
+      expectLast: new Map(Array.from({ length: 4 }, (_, k) => [`k${k}`, 40_000])),
+    });
+    assert.ok(rep.ok, rep.problems.join("; "));
+  } finally {
+    await c.stop();
+  }
+});

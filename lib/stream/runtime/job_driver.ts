@@ -410,7 +410,15 @@ export class JobDriver {
         case "discard":
           this.#commits = this.#commits.then(async () => {
             if (this.#manifest?.id === e.checkpointId) return;
-            await this.#deps.fs.delete(jobPaths.checkpoint(r.id, e.checkpointId));
+            // Garbage: a failed deletion (e.g. a DFS refusal during a failover) is logged and
+            // left for later; it must not fail the job (the chain's next step is its restart).
+            await this.#deps.fs.delete(jobPaths.checkpoint(r.id, e.checkpointId)).catch((err) => {
+              this.#deps.logger?.warn("job {id}: deleting checkpoint {c} failed: {err}", {
+                id: r.id,
+                c: e.checkpointId,
+                err: String(err),
+              });
+            });
           });
           break;
       }

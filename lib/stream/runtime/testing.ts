@@ -28,6 +28,8 @@ export interface LocalClusterOptions {
   dir?: string;
   /** Wraps the file system the workers see (to inject storage faults in tests). */
   workerFs?: (fs: StreamFs, worker: string) => StreamFs;
+  /** Wraps the file system the job manager sees (to inject storage faults in tests). */
+  managerFs?: (fs: StreamFs) => StreamFs;
 }
 
 /** A running in-process cluster. */
@@ -91,7 +93,7 @@ export async function startLocalStreamCluster(
     nodeId: "m1",
     rpc: nodes[0].rpc,
     meta,
-    fs,
+    fs: opts.managerFs ? opts.managerFs(fs) : fs,
     directory,
     isLeader: () => true,
     ...opts.manager,
