@@ -230,6 +230,7 @@ Deno.test("shipper: a pruned file restarts at the oldest; a last line without ne
 
 Deno.test("shipper: the background loop ships new lines, retries after failures, stops cleanly", async () => {
   const { dataDir, logDir } = await setup();
+  let shipper: LogShipper | undefined;
   try {
     const sink = new MemSink();
     sink.failAll = true;
@@ -243,11 +244,12 @@ Deno.test("shipper: the background loop ships new lines, retries after failures,
       backoffMaxMs: 40,
       onError: (e) => errors.push(e),
     });
+    shipper = s;
     s.start();
     const lines = makeLines(H, 50, 10, "bg");
     await write(join(logDir, "node.jsonl"), lines);
     const until = async (cond: () => boolean, what: string) => {
-      const end = Date.now() + 5000;
+      const end = Date.now() + 30_000; // generous: CI machines can be heavily loaded
       while (!cond()) {
         if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
         await new Promise((r) => setTimeout(r, 10));
@@ -264,6 +266,8 @@ Deno.test("shipper: the background loop ships new lines, retries after failures,
     await s.stop();
     assert.deepEqual(sink.lines(), [...lines, ...more]);
   } finally {
+    // Stopped first: a shipper still running (after a failed wait) writes into the directory.
+    await shipper?.stop();
     await Deno.remove(dataDir, { recursive: true });
   }
 });
