@@ -182,7 +182,7 @@ export const FileStatSchema = object({
 });
 
 /** Opens an append stream to the metadata primary; the appended bytes follow. */
-export const DfsAppend = object({ path, nowMs: uint });
+export const DfsAppend = object({ path, nowMs: uint, expectSize: optional(uint) });
 /** Body of `dfs.append`. */
 export type DfsAppend = Infer<typeof DfsAppend>;
 
@@ -190,7 +190,12 @@ export type DfsAppend = Infer<typeof DfsAppend>;
 export const MAX_INLINE_APPEND = 1024 * 1024;
 
 /** A small append to the metadata primary, the bytes inline. */
-export const DfsAppendBytes = object({ path, nowMs: uint, data: bytes(MAX_INLINE_APPEND) });
+export const DfsAppendBytes = object({
+  path,
+  nowMs: uint,
+  data: bytes(MAX_INLINE_APPEND),
+  expectSize: optional(uint),
+});
 /** Body of `dfs.append_bytes`. */
 export type DfsAppendBytes = Infer<typeof DfsAppendBytes>;
 

@@ -432,8 +432,15 @@ export class DfsNode implements NodeContext {
     });
   }
 
-  /** Appends bytes to `path` (created if missing); resolves once they are on RF replicas. */
-  append(path: string, body: ReadableStream<Uint8Array> | Uint8Array): Promise<FileStat> {
+  /**
+   * Appends bytes to `path` (created if missing); resolves once they are on RF replicas. With
+   * `expectSize`, only if the file then has exactly that many bytes (see `Primary.append`).
+   */
+  append(
+    path: string,
+    body: ReadableStream<Uint8Array> | Uint8Array,
+    opts: { expectSize?: number } = {},
+  ): Promise<FileStat> {
     return this.#op("append", async () => {
       const p = filePath(path);
       const bytes = body instanceof Uint8Array
@@ -449,18 +456,21 @@ export class DfsNode implements NodeContext {
         });
       this.metrics.bytesIn.inc(undefined, bytes.byteLength);
       const nowMs = Date.now();
+      const expect = opts.expectSize === undefined ? {} : { expectSize: opts.expectSize };
       return await this.#toPrimary(
         p,
-        () => this.#primary.append(p, bytes, nowMs),
+        () => this.#primary.append(p, bytes, nowMs, opts.expectSize),
         async (peer) => {
           if (bytes.byteLength <= MAX_INLINE_APPEND) {
             return await this.call<FileStat>(peer, "dfs.append_bytes", {
               path: p,
               nowMs,
               data: bytes,
+              ...expect,
             }, { deadlineMs: 120_000 });
           }
-          const s = await this.rpc.openStream(peer, "dfs.append", { path: p, nowMs }, {
+          const meta = { path: p, nowMs, ...expect };
+          const s = await this.rpc.openStream(peer, "dfs.append", meta, {
             deadlineMs: 120_000,
           });
           const w = s.writable.getWriter();

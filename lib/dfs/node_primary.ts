@@ -148,6 +148,8 @@ class BatchFailure extends Error {
 interface QueuedAppend {
   bytes: Uint8Array;
   nowMs: number;
+  /** Applies only if the file then has exactly this many bytes (0: absent or empty). */
+  expectSize?: number;
   resolve(stat: FileStat): void;
   reject(e: unknown): void;
   /** Times it was re-planned after a conflict. */
@@ -275,8 +277,14 @@ export class Primary {
     });
   }
 
-  /** Appends `bytes` to `path` (creating it if needed) through the group-commit queue. */
-  append(path: string, bytes: Uint8Array, nowMs: number): Promise<FileStat> {
+  /**
+   * Appends `bytes` to `path` (creating it if needed) through the group-commit queue. With
+   * `expectSize` the append applies only if the file has exactly that many bytes when it is
+   * ordered (after every append ordered before it), else `dfs_size_precondition` (412): a
+   * writer that retries after an unknown outcome, or a stale one still running, cannot add the
+   * same bytes twice.
+   */
+  append(path: string, bytes: Uint8Array, nowMs: number, expectSize?: number): Promise<FileStat> {
     if (bytes.byteLength > MAX_APPEND_BYTES) {
       throw new ElasticoreError(
         "dfs_append_too_large",
@@ -287,7 +295,7 @@ export class Primary {
     let q = this.#queues.get(path);
     if (!q) this.#queues.set(path, q = { items: [], running: false });
     const { promise, resolve, reject } = Promise.withResolvers<FileStat>();
-    q.items.push({ bytes, nowMs, resolve, reject, rebases: 0 });
+    q.items.push({ bytes, nowMs, expectSize, resolve, reject, rebases: 0 });
     if (!q.running) this.#pump(path, q);
     return promise;
   }
@@ -300,6 +308,30 @@ export class Primary {
       q.running = false;
       if (q.items.length === 0) this.#queues.delete(path);
     }
+  }
+
+  /**
+   * The appends of `batch` whose size precondition holds on `rec` (the file as ordered so
+   * far; null: absent), in order; the others are refused with `dfs_size_precondition`.
+   */
+  #admit(path: string, rec: FileMeta | null, batch: QueuedAppend[]): QueuedAppend[] {
+    let size = rec?.size ?? 0;
+    const admitted: QueuedAppend[] = [];
+    for (const a of batch) {
+      if (a.expectSize !== undefined && a.expectSize !== size) {
+        a.reject(
+          new ElasticoreError(
+            "dfs_size_precondition",
+            `${path} has ${size} bytes, not the ${a.expectSize} this append expects`,
+            { status: 412, hint: "read the file's size again and decide whether to append" },
+          ),
+        );
+        continue;
+      }
+      size += a.bytes.byteLength;
+      admitted.push(a);
+    }
+    return admitted;
   }
 
   /** Takes the next batch: the queued appends up to the batch size limit (at least one). */
@@ -346,7 +378,8 @@ export class Primary {
       const room = inflight.size < APPEND_PIPELINE && started < BATCHES_PER_HOLD &&
         blockStage === null;
       if (q.items.length > 0 && !broken && room) {
-        const batch = this.#take(q);
+        const batch = this.#admit(path, rec, this.#take(q));
+        if (batch.length === 0) continue;
         started++;
         const nowMs = Math.max(Date.now(), ...batch.map((a) => a.nowMs));
         let created = false;

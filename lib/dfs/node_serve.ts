@@ -137,12 +137,12 @@ export function serveDfs(ctx: NodeContext, primary: Primary): void {
   rpc.handleStream("dfs.append", async (meta, stream) => {
     const m = meta as DfsAppend;
     const bytes = await readAll(stream.readable, MAX_APPEND_BYTES, `append to ${m.path}`);
-    return await primary.append(m.path, bytes, m.nowMs);
+    return await primary.append(m.path, bytes, m.nowMs, m.expectSize);
   });
 
   rpc.handle("dfs.append_bytes", (body) => {
     const m = body as DfsAppendBytes;
-    return primary.append(m.path, m.data, m.nowMs);
+    return primary.append(m.path, m.data, m.nowMs, m.expectSize);
   });
 
   rpc.handle("dfs.remove", (body) => {

@@ -59,3 +59,36 @@ Deno.test("dfs node: concurrent appends through every node are ordered once by t
     await c.close();
   }
 });
+
+Deno.test("dfs node: an append with an expected size applies only at that size", async () => {
+  const c = await DfsTestCluster.start({ blockBytes: 4096 });
+  try {
+    await c.settled();
+    const ids = [...c.nodes.keys()];
+    const refused = (e: unknown) =>
+      e instanceof Error && /dfs_size_precondition|not the 3 this/.test(
+        `${(e as { code?: string }).code} ${e.message}`,
+      );
+    // A missing file has 0 bytes.
+    await assert.rejects(
+      c.node(ids[0]).append("/cond/f", enc.encode("x"), { expectSize: 3 }),
+      refused,
+    );
+    await c.node(ids[0]).append("/cond/f", enc.encode("ab\n"), { expectSize: 0 });
+    // Through every node, remote primaries included: 3 bytes now, not 0.
+    for (const id of ids) {
+      await assert.rejects(c.node(id).append("/cond/f", enc.encode("dup\n"), { expectSize: 0 }));
+    }
+    await c.node(ids[1]).append("/cond/f", enc.encode("cd\n"), { expectSize: 3 });
+    // Two writers expecting the same size: exactly one wins, whichever is ordered first.
+    const r = await Promise.allSettled(
+      ids.map((id) => c.node(id).append("/cond/f", enc.encode(`${id}\n`), { expectSize: 6 })),
+    );
+    assert.equal(r.filter((x) => x.status === "fulfilled").length, 1);
+    const body = await text((await c.node(ids[2]).get("/cond/f")).body);
+    assert.equal(body.split("\n").filter(Boolean).length, 3);
+    assert.ok(body.startsWith("ab\ncd\n"));
+  } finally {
+    await c.close();
+  }
+});

@@ -104,3 +104,62 @@ Deno.test("a commit whose record write lands late starts over instead of failing
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a stale committer cannot append the output again (CHAOS-7)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fs = new LocalDirFs(dir);
+    const meta = new MemoryMetaStore();
+    const spec = validateJobSpec({
+      name: "zombie",
+      source: { kind: "lines", path: "/in" },
+      stages: [{ op: "select", columns: ["a"] }],
+      sink: { kind: "dfs", path: "/out.ndjson" },
+    });
+    await fs.write("/st/1", new TextEncoder().encode('{"a":"1"}\n'));
+    const m: Manifest = {
+      id: 1,
+      at: new Date().toISOString(),
+      durationMs: 1,
+      states: {},
+      offsets: {},
+      staged: { "s0.0": [{ id: 1, path: "/st/1", bytes: 10 }] },
+    };
+    // The new leader's driver commits. A previous leader's driver read the record and the
+    // output's size before that (0 bytes) and appends only now.
+    await commitManifest(fs, meta, "j", spec, m);
+    let stale = true;
+    const staleFs = Object.assign(Object.create(null), {
+      size: (p: string) => {
+        if (stale && p === "/out.ndjson") {
+          stale = false;
+          return Promise.resolve(0);
+        }
+        return fs.size(p);
+      },
+      readRange: (p: string, off: number, len: number) => fs.readRange(p, off, len),
+      read: (p: string) => fs.read(p),
+      write: (p: string, b: Uint8Array, o?: { overwrite?: boolean }) => fs.write(p, b, o),
+      append: (p: string, b: Uint8Array, o?: { expectSize?: number }) => fs.append(p, b, o),
+      exists: (p: string) => fs.exists(p),
+      list: (p: string) => fs.list(p),
+      delete: (p: string) => fs.delete(p),
+    });
+    const staleMeta = new MemoryMetaStore();
+    await staleMeta.put(metaKeys.sink("j"), { committed: 0, bytes: 0 }, 0);
+    let first = true;
+    const zombieMeta = Object.assign(Object.create(null), {
+      get: (
+        k: string,
+      ) => (first && k === metaKeys.sink("j") ? (first = false, staleMeta.get(k)) : meta.get(k)),
+      put: (k: string, v: unknown, cas?: number) => meta.put(k, v, cas),
+      list: (p: string) => meta.list(p),
+      delete: (k: string) => meta.delete(k),
+    });
+    await commitManifest(staleFs, zombieMeta, "j", spec, m);
+    assert.equal(new TextDecoder().decode(await fs.read("/out.ndjson")), '{"a":"1"}\n');
+    assert.deepEqual((await meta.get(metaKeys.sink("j")))?.value, { committed: 1, bytes: 10 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

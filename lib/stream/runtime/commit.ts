@@ -122,8 +122,10 @@ const RECORD_MOVED_ATTEMPTS = 5;
  *
  * The record can move between the read and the compare-and-set: a previous
  * attempt's write whose outcome was unknown (a proposal that timed out during
- * a leader change) may land late. The commit then starts over from the
- * record as it now is; being idempotent, it finds the work done or finishes it.
+ * a leader change) may land late. The output can change under it too (another
+ * driver committing): its append is conditional on the size it read. Either
+ * way the commit starts over from the record as it now is; being idempotent,
+ * it finds the work done or finishes it.
  */
 export async function commitManifest(
   fs: StreamFs,
@@ -136,7 +138,9 @@ export async function commitManifest(
     try {
       return await commitOnce(fs, meta, job, spec, m);
     } catch (e) {
-      if (!isCasMismatch(e) || attempt >= RECORD_MOVED_ATTEMPTS) throw e;
+      const moved = isCasMismatch(e) ||
+        (e instanceof ElasticoreError && e.code === "dfs_size_precondition");
+      if (!moved || attempt >= RECORD_MOVED_ATTEMPTS) throw e;
     }
   }
 }
@@ -191,7 +195,9 @@ async function commitOnce(
       const kept = rec.bytes > 0 ? await fs.readRange(out, 0, rec.bytes) : new Uint8Array(0);
       await fs.write(out, kept, { overwrite: true });
     }
-    if (payload.length > 0) await fs.append(out, payload);
+    // Conditional: a stale driver of a previous leader still committing, or an earlier
+    // attempt's append landing late, cannot add the payload a second time.
+    if (payload.length > 0) await fs.append(out, payload, { expectSize: rec.bytes });
     else if (!await fs.exists(out)) await fs.write(out, payload, { overwrite: true });
   }
   await meta.put(

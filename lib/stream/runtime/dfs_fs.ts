@@ -8,7 +8,7 @@
  */
 import type { DfsNode } from "../../dfs/node.ts";
 import { ElasticoreError } from "../../errors.ts";
-import { fsNotFound, type StreamFs } from "./fs.ts";
+import { fsNotFound, sizePrecondition, type StreamFs } from "./fs.ts";
 
 function isCode(e: unknown, ...codes: string[]): boolean {
   return e instanceof ElasticoreError && codes.includes(e.code);
@@ -71,13 +71,17 @@ export class DfsStreamFs implements StreamFs {
   }
 
   /** See {@link StreamFs.append}: creates the file when it does not exist yet. */
-  async append(path: string, bytes: Uint8Array): Promise<void> {
+  async append(path: string, bytes: Uint8Array, opts: { expectSize?: number } = {}): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        await this.#dfs().append(path, bytes);
+        await this.#dfs().append(path, bytes, opts);
         return;
       } catch (e) {
         if (!isCode(e, "fs_not_found")) throw e;
+      }
+      // Missing: it has 0 bytes, so only an append expecting 0 may create it.
+      if (opts.expectSize !== undefined && opts.expectSize !== 0) {
+        throw sizePrecondition(path, 0, opts.expectSize);
       }
       try {
         await this.#dfs().put(path, bytes, { overwrite: false });

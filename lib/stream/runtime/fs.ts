@@ -25,14 +25,27 @@ export interface StreamFs {
   read(path: string): Promise<Uint8Array>;
   /** Writes a whole file; without `overwrite` an existing file is an error. */
   write(path: string, bytes: Uint8Array, opts?: { overwrite?: boolean }): Promise<void>;
-  /** Appends to a file, creating it when missing. */
-  append(path: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Appends to a file, creating it when missing. With `expectSize`, only if the file has
+   * exactly that many bytes (a missing file has 0), else {@link sizePrecondition}: how a
+   * commit keeps a retried or stale append from landing twice.
+   */
+  append(path: string, bytes: Uint8Array, opts?: { expectSize?: number }): Promise<void>;
   /** Whether the file exists. */
   exists(path: string): Promise<boolean>;
   /** Deletes a file, or every file under a folder; no error when missing. */
   delete(path: string): Promise<void>;
   /** Paths of the files whose path starts with `prefix`, sorted. */
   list(prefix: string): Promise<string[]>;
+}
+
+/** The typed error of an append whose size precondition failed (`dfs_size_precondition`). */
+export function sizePrecondition(path: string, size: number, expected: number): ElasticoreError {
+  return new ElasticoreError(
+    "dfs_size_precondition",
+    `${path} has ${size} bytes, not the ${expected} this append expects`,
+    { status: 412 },
+  );
 }
 
 /** The typed error for a missing file. */
@@ -119,10 +132,14 @@ export class LocalDirFs implements StreamFs {
     await Deno.rename(tmp, local);
   }
 
-  /** See {@link StreamFs.append}. */
-  async append(path: string, bytes: Uint8Array): Promise<void> {
+  /** See {@link StreamFs.append} (the precondition is checked, then the append made). */
+  async append(path: string, bytes: Uint8Array, opts: { expectSize?: number } = {}): Promise<void> {
     const local = this.#local(path);
     await Deno.mkdir(dirname(local), { recursive: true });
+    if (opts.expectSize !== undefined) {
+      const size = await this.exists(path) ? await this.size(path) : 0;
+      if (size !== opts.expectSize) throw sizePrecondition(path, size, opts.expectSize);
+    }
     const f = await Deno.open(local, { append: true, create: true });
     try {
       await writeAll(f, bytes);
