@@ -10,6 +10,10 @@
  *
  * The byte bound counts content bytes. An entry larger than the whole bound is not cached.
  *
+ * An entry may carry the SHA-256 its content was verified against when it entered the cache
+ * (or later, see {@link LruCache.markVerified}); the owner then need not hash it again on a
+ * hit. Entries are never mutated, so the mark stays true for the entry's lifetime.
+ *
  * @module
  */
 import type { Counter, MetricsRegistry } from "../../metrics.ts";
@@ -40,10 +44,19 @@ export interface LruCacheOptions {
   name?: string;
 }
 
+/** A cached block as seen by a lookup: its content and, if known, its verified SHA-256. */
+export interface CachedBlock {
+  /** The content (owned by the cache: never mutate it). */
+  readonly bytes: Uint8Array;
+  /** Lowercase hex SHA-256 the content was verified against, if it was. */
+  readonly sha256: string | undefined;
+}
+
 interface Entry {
   id: string;
   version: number;
   bytes: Uint8Array;
+  sha256: string | undefined;
   prev: Entry | null;
   next: Entry | null;
 }
@@ -111,13 +124,21 @@ export class LruCache {
 
   /** The content of `(id, version)`, marking it most recently used; undefined on a miss. */
   get(id: string, version: number): Uint8Array | undefined {
+    return this.lookup(id, version)?.bytes;
+  }
+
+  /**
+   * The entry of `(id, version)` (content and verified SHA-256), marking it most recently
+   * used; undefined on a miss. Counts as {@link LruCache.get} does.
+   */
+  lookup(id: string, version: number): CachedBlock | undefined {
     const e = this.#map.get(id);
     if (e && e.version === version) {
       this.#unlink(e);
       this.#append(e);
       this.#stats.hits++;
       this.#m?.hits.inc(this.#labels);
-      return e.bytes;
+      return e;
     }
     if (e && e.version < version) this.#drop(id, e);
     this.#stats.misses++;
@@ -135,17 +156,33 @@ export class LruCache {
     return this.#map.get(id)?.version;
   }
 
+  /** The SHA-256 the cached copy of `(id, version)` was verified against, if any. */
+  verifiedSha256(id: string, version: number): string | undefined {
+    const e = this.#map.get(id);
+    return e?.version === version ? e.sha256 : undefined;
+  }
+
+  /**
+   * Records that the cached content of `(id, version)` was hashed to `sha256` (no effect
+   * when that entry is not cached). Only for a hash computed from the cached array itself.
+   */
+  markVerified(id: string, version: number, sha256: string): void {
+    const e = this.#map.get(id);
+    if (e?.version === version) e.sha256 = sha256;
+  }
+
   /**
    * Caches `bytes` as `(id, version)`, replacing any other version of `id` unless the cached
    * one is newer (an older version is never cached over a newer one). Evicts least recently
    * used entries to stay within the bound. Returns false if the entry was not cached.
+   * `sha256`: the SHA-256 `bytes` were verified against (computed from these very bytes).
    */
-  set(id: string, version: number, bytes: Uint8Array): boolean {
+  set(id: string, version: number, bytes: Uint8Array, sha256?: string): boolean {
     const old = this.#map.get(id);
     if (old && old.version > version) return false;
     if (old) this.#drop(id, old, old.version !== version);
     if (bytes.length > this.#maxBytes) return false;
-    const e: Entry = { id, version, bytes, prev: null, next: null };
+    const e: Entry = { id, version, bytes, sha256, prev: null, next: null };
     this.#map.set(id, e);
     this.#append(e);
     this.#bytes += bytes.length;

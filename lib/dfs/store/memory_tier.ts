@@ -16,7 +16,7 @@
  */
 import type { MetricsRegistry } from "../../metrics.ts";
 import { overloaded } from "./errors.ts";
-import { type CacheStats, LruCache } from "./lru_cache.ts";
+import { type CachedBlock, type CacheStats, LruCache } from "./lru_cache.ts";
 
 /** Options of {@link MemoryTier}. */
 export interface MemoryTierOptions {
@@ -141,15 +141,26 @@ export class MemoryTier {
 
   /**
    * Keeps a copy of a block that is already durable on the disk tier. The tier takes
-   * ownership of `bytes`; pass a copy if the caller may reuse its buffer.
+   * ownership of `bytes`; pass a copy if the caller may reuse its buffer. `sha256`: the
+   * SHA-256 computed from these very bytes, if known.
    */
-  keep(id: string, version: number, bytes: Uint8Array): boolean {
-    return this.#hot.set(id, version, bytes);
+  keep(id: string, version: number, bytes: Uint8Array, sha256?: string): boolean {
+    return this.#hot.set(id, version, bytes, sha256);
   }
 
   /** The hot copy of `(id, version)`, if held (the caller must not mutate it). */
   get(id: string, version: number): Uint8Array | undefined {
     return this.#hot.get(id, version);
+  }
+
+  /** The hot copy of `(id, version)` with its verified SHA-256, if held. */
+  lookup(id: string, version: number): CachedBlock | undefined {
+    return this.#hot.lookup(id, version);
+  }
+
+  /** See {@link LruCache.markVerified}. */
+  markVerified(id: string, version: number, sha256: string): void {
+    this.#hot.markVerified(id, version, sha256);
   }
 
   /** True if a hot copy of `(id, version)` is held. */

@@ -40,7 +40,8 @@ import {
   type KvBlockStoreOptions,
   type StoredBlockInfo,
 } from "./kv_blocks.ts";
-import { type CacheStats, LruCache } from "./lru_cache.ts";
+import { type CachedBlock, type CacheStats, LruCache } from "./lru_cache.ts";
+import { sha256Hex } from "./checksum.ts";
 import { MemoryTier } from "./memory_tier.ts";
 
 /** How many deleted block ids a store remembers (about 100 bytes each). */
@@ -260,13 +261,19 @@ export class NodeStore {
     let ticket;
     try {
       ticket = await this.#tier.admit(bytes.length);
-      const info = await this.#blocks.put(id, version, bytes, key);
+      // The hot copy is taken before the write and is what gets written and hashed, so the
+      // SHA-256 in the header is the SHA-256 of the hot copy whatever the caller does later.
+      const own = bytes.length <= this.#tier.maxBytes ? copy(bytes) : bytes;
+      const info = await this.#blocks.put(id, version, own, key);
       const prev = this.#index.get(id);
       this.#used += info.size - (prev?.size ?? 0);
       this.#index.set(id, info);
-      if (this.#cache.versionOf(id) !== version) this.#cache.invalidate(id);
+      if (
+        this.#cache.versionOf(id) !== version ||
+        this.#cache.verifiedSha256(id, version) !== info.sha256
+      ) this.#cache.invalidate(id);
       ticket.release(); // the buffered bytes become the hot copy
-      this.#tier.keep(id, version, copy(bytes));
+      if (own !== bytes) this.#tier.keep(id, version, own, info.sha256);
       this.#m?.writes.inc();
       this.#m?.writeBytes.inc(undefined, bytes.length);
       this.#m?.writeSeconds.observe((performance.now() - started) / 1000);
@@ -291,6 +298,45 @@ export class NodeStore {
     if (!res) throw blockNotFound(id, version);
     if (!range) this.#cache.set(id, version, copy(res.bytes));
     return this.#served("disk", res.bytes);
+  }
+
+  /**
+   * Reads the whole block `id` at `version` and checks that its content has SHA-256
+   * `sha256` (the checksum in the file metadata); null if this node's copy has other content.
+   * A disk read is verified (every chunk CRC and the whole-block CRC in the disk tier, then
+   * the SHA-256 here) and only a copy that passed enters the read cache, marked with the
+   * SHA-256 it was verified against; so a hit on the cache or the memory tier (whose copies
+   * are the bytes hashed when they were written) compares strings instead of hashing again.
+   * Throws as {@link NodeStore.getBlock}. The returned array belongs to the caller.
+   */
+  async getVerifiedBlock(id: string, version: number, sha256: string): Promise<Uint8Array | null> {
+    const cached = this.#cache.lookup(id, version);
+    if (cached) {
+      const ok = this.#verified(
+        cached,
+        sha256,
+        () => this.#cache.markVerified(id, version, sha256),
+      );
+      return ok ? this.#served("cache", copy(cached.bytes)) : null;
+    }
+    const hot = this.#tier.lookup(id, version);
+    if (hot) {
+      const ok = this.#verified(hot, sha256, () => this.#tier.markVerified(id, version, sha256));
+      return ok ? this.#served("memory", copy(hot.bytes)) : null;
+    }
+    const res = await this.#blocks.read(id, version);
+    if (!res) throw blockNotFound(id, version);
+    if (sha256Hex(res.bytes) !== sha256) return null;
+    this.#cache.set(id, version, copy(res.bytes), sha256);
+    return this.#served("disk", res.bytes);
+  }
+
+  /** True if `hit` has SHA-256 `sha256`; hashes it (once, then `mark`) if not yet known. */
+  #verified(hit: CachedBlock, sha256: string, mark: () => void): boolean {
+    if (hit.sha256 !== undefined) return hit.sha256 === sha256;
+    if (sha256Hex(hit.bytes) !== sha256) return false;
+    mark();
+    return true;
   }
 
   #served(source: string, bytes: Uint8Array): Uint8Array {
