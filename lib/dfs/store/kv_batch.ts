@@ -125,6 +125,96 @@ export async function commitConcurrently(
   await Promise.all(Array.from({ length: n }, worker));
 }
 
+interface Queued {
+  seq: number;
+  batch: Mutation[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Commits atomics with at most `concurrency` in flight, oldest writer first: every batch is
+ * submitted with its writer's sequence number, and a free slot goes to the waiting batch with
+ * the lowest one (submission order among equals). Deno KV commits one atomic at a time, so
+ * blocks written at once would otherwise interleave their batches and all finish together at
+ * the end; in order, each finishes as early as it can, and the writers behind it (a replica
+ * still receiving the next block) find the store busy rather than idle.
+ */
+export class CommitQueue {
+  readonly #kv: Deno.Kv;
+  readonly #concurrency: number;
+  readonly #waiting: Queued[] = [];
+  #inFlight = 0;
+
+  /** A queue committing to `kv` with at most `concurrency` (>= 1) atomics in flight. */
+  constructor(kv: Deno.Kv, concurrency: number) {
+    this.#kv = kv;
+    this.#concurrency = Math.max(1, concurrency);
+  }
+
+  /** Commits `batch` for writer `seq`; resolves once Deno KV committed it durably. */
+  submit(seq: number, batch: Mutation[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ seq, batch, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /**
+   * Commits the batches of writer `seq`: every one but the last in any order, then the last
+   * once all the others are committed (queued at once, so it takes the slot its predecessor
+   * frees). If one fails, the last is not committed and the first failure is thrown after
+   * the others settled.
+   */
+  write(seq: number, batches: Mutation[][]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let pending = batches.length - 1;
+      let failure: { e: unknown } | null = null;
+      const settle = () => {
+        if (--pending > 0) return;
+        if (failure) reject(failure.e);
+        else this.#waiting.push({ seq, batch: batches[batches.length - 1], resolve, reject });
+      };
+      if (batches.length === 1) {
+        this.#waiting.push({ seq, batch: batches[0], resolve, reject });
+      }
+      for (const batch of batches.slice(0, -1)) {
+        this.#waiting.push({
+          seq,
+          batch,
+          resolve: settle,
+          reject: (e) => {
+            failure ??= { e };
+            settle();
+          },
+        });
+      }
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#concurrency && this.#waiting.length > 0) {
+      let best = 0;
+      for (let i = 1; i < this.#waiting.length; i++) {
+        if (this.#waiting[i].seq < this.#waiting[best].seq) best = i;
+      }
+      const q = this.#waiting.splice(best, 1)[0];
+      this.#inFlight++;
+      // The submitter hears first, so a batch it queues in response competes for this slot.
+      commitBatch(this.#kv, q.batch).then(() => {
+        this.#inFlight--;
+        q.resolve();
+        this.#pump();
+      }, (e) => {
+        this.#inFlight--;
+        q.reject(e);
+        this.#pump();
+      });
+    }
+  }
+}
+
 /** Commits deletes (or any value-less mutations) in as few atomics as the limits allow. */
 export async function deleteAll(kv: Deno.Kv, muts: Mutation[]): Promise<void> {
   let cur: Mutation[] = [];

@@ -35,7 +35,7 @@ import { badRequest, DfsChecksumError, staleVersion, versionConflict } from "./e
 import { KeyedMutex } from "./keyed_mutex.ts";
 import {
   commitBatch,
-  commitConcurrently,
+  CommitQueue,
   deleteAll,
   KV_MAX_ATOMIC_BYTES,
   type Mutation,
@@ -85,7 +85,10 @@ export interface KvBlockStoreOptions {
   crcPageChunks?: number;
   /** Budget of keys plus values per atomic (default 800 KiB minus a 4 KiB margin). */
   atomicBytes?: number;
-  /** Chunk batches of one block committed concurrently (default 2). */
+  /**
+   * Block-write commits in flight at once (default 2), handed out oldest write first (see
+   * `CommitQueue`).
+   */
   pipeline?: number;
   /**
    * Also verify the SHA-256 on whole-block reads (default false: the CRC-32 of every chunk and
@@ -133,7 +136,8 @@ export class KvBlockStore {
   readonly #inline: number;
   readonly #pageChunks: number;
   readonly #budget: number;
-  readonly #pipeline: number;
+  readonly #queue: CommitQueue;
+  #seq = 0;
   readonly #verifySha: boolean;
   readonly #onCorrupt?: (err: DfsChecksumError) => void;
   readonly #locks = new KeyedMutex();
@@ -147,7 +151,7 @@ export class KvBlockStore {
     this.#inline = opts.inlineCrcChunks ?? 4096;
     this.#pageChunks = opts.crcPageChunks ?? 8192;
     this.#budget = opts.atomicBytes ?? KV_MAX_ATOMIC_BYTES - 4096;
-    this.#pipeline = Math.max(1, opts.pipeline ?? 2);
+    this.#queue = new CommitQueue(kv, opts.pipeline ?? 2);
     this.#verifySha = opts.verifySha256 ?? false;
     this.#onCorrupt = opts.onCorrupt;
     if (this.#pageChunks * 4 > CHUNK_BYTES || this.#inline * 4 > CHUNK_BYTES / 2) {
@@ -293,8 +297,8 @@ export class KvBlockStore {
     const intent = this.#intentMut(id, h.version, h.chunks, h.pages);
     const batches = packBatches(muts, final, intent, { bytes: this.#budget });
     try {
-      await commitConcurrently(this.#kv, batches.slice(0, -1), this.#pipeline);
-      await commitBatch(this.#kv, batches[batches.length - 1]);
+      // The last batch (the header) is committed once every other one is.
+      await this.#queue.write(this.#seq++, batches);
     } catch (e) {
       if (old?.version !== h.version) {
         await this.#removeVersion(id, h.version, h.chunks, h.pages).catch(() => {});
