@@ -164,6 +164,8 @@ export const DfsCommit = object({
   blocks: array(BlockContentSchema, MAX_FILE_BLOCKS),
   overwrite: bool,
   nowMs: uint,
+  /** Replace only a file of exactly this many bytes (0: absent or empty). */
+  expectSize: optional(uint),
 });
 /** Body of `dfs.commit`. */
 export type DfsCommit = Infer<typeof DfsCommit>;

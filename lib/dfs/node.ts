@@ -38,7 +38,7 @@ import {
 } from "./file_meta.ts";
 import { BlockIo } from "./node_blocks.ts";
 import { type DfsMetrics, dfsMetrics, type NodeContext } from "./node_context.ts";
-import { isUnreachable, notFound, unavailable, userError } from "./node_errors.ts";
+import { codeOf, isUnreachable, notFound, unavailable, userError } from "./node_errors.ts";
 import { compareRecords, isTombstone, MetaIndex, newest, statOf, summaryOf } from "./node_meta.ts";
 import { MAX_APPEND_BYTES, newFileId, Primary } from "./node_primary.ts";
 import { findElsewhere } from "./node_meta_sync.ts";
@@ -380,7 +380,7 @@ export class DfsNode implements NodeContext {
   put(
     path: string,
     body: ReadableStream<Uint8Array> | Uint8Array,
-    opts: { overwrite?: boolean; nowMs?: number } = {},
+    opts: { overwrite?: boolean; nowMs?: number; expectSize?: number } = {},
   ): Promise<FileStat> {
     return this.#op("put", async () => {
       const p = filePath(path);
@@ -413,6 +413,7 @@ export class DfsNode implements NodeContext {
           blocks: contents,
           overwrite: opts.overwrite ?? false,
           nowMs: opts.nowMs ?? Date.now(),
+          ...(opts.expectSize === undefined ? {} : { expectSize: opts.expectSize }),
         };
         committing = true;
         return await this.#toPrimary(
@@ -424,7 +425,9 @@ export class DfsNode implements NodeContext {
         await Promise.allSettled(inflight);
         // A commit that failed part-way may have reached some metadata replicas: keep the
         // blocks then, unless the primary refused it outright.
-        const refused = e instanceof ElasticoreError && e.code === "fs_exists";
+        const code = codeOf(e);
+        const refused = code === "fs_exists" || code === "dfs_exists" ||
+          code === "dfs_size_precondition";
         // Deleted before the error is returned: a refused put leaves nothing behind.
         if (!committing || refused) await this.#blocks.delete(written).catch(() => {});
         throw e;

@@ -30,6 +30,8 @@ const STATUS: Record<string, number> = {
   dfs_block_not_found: 404,
   dfs_checksum: 500,
   dfs_size_mismatch: 400,
+  dfs_size_precondition: 412,
+  dfs_block_deleted: 410,
 };
 
 /** `path` does not exist (`fs_not_found`, 404). */

@@ -255,6 +255,9 @@ export class Primary {
       }
       const live = base && !isTombstone(base) ? base : null;
       if (live && !req.overwrite) throw exists(req.path, live.version);
+      if (req.expectSize !== undefined && (live?.size ?? 0) !== req.expectSize) {
+        throw sizePrecondition(req.path, live?.size ?? 0, req.expectSize, "put");
+      }
       const { record } = createMeta(null, {
         path: req.path,
         fileId: req.fileId,
@@ -319,13 +322,7 @@ export class Primary {
     const admitted: QueuedAppend[] = [];
     for (const a of batch) {
       if (a.expectSize !== undefined && a.expectSize !== size) {
-        a.reject(
-          new ElasticoreError(
-            "dfs_size_precondition",
-            `${path} has ${size} bytes, not the ${a.expectSize} this append expects`,
-            { status: 412, hint: "read the file's size again and decide whether to append" },
-          ),
-        );
+        a.reject(sizePrecondition(path, size, a.expectSize, "append"));
         continue;
       }
       size += a.bytes.byteLength;
@@ -609,4 +606,18 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
     at += p.byteLength;
   }
   return out;
+}
+
+/** `dfs_size_precondition` (412): the file has `size` bytes, not the `expected` of an `op`. */
+function sizePrecondition(
+  path: string,
+  size: number,
+  expected: number,
+  op: string,
+): ElasticoreError {
+  return new ElasticoreError(
+    "dfs_size_precondition",
+    `${path} has ${size} bytes, not the ${expected} this ${op} expects`,
+    { status: 412, hint: "read the file's size again and decide whether to write" },
+  );
 }

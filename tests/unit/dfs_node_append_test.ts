@@ -66,9 +66,7 @@ Deno.test("dfs node: an append with an expected size applies only at that size",
     await c.settled();
     const ids = [...c.nodes.keys()];
     const refused = (e: unknown) =>
-      e instanceof Error && /dfs_size_precondition|not the 3 this/.test(
-        `${(e as { code?: string }).code} ${e.message}`,
-      );
+      e instanceof Error && (e as { code?: string }).code === "dfs_size_precondition";
     // A missing file has 0 bytes.
     await assert.rejects(
       c.node(ids[0]).append("/cond/f", enc.encode("x"), { expectSize: 3 }),
@@ -77,7 +75,10 @@ Deno.test("dfs node: an append with an expected size applies only at that size",
     await c.node(ids[0]).append("/cond/f", enc.encode("ab\n"), { expectSize: 0 });
     // Through every node, remote primaries included: 3 bytes now, not 0.
     for (const id of ids) {
-      await assert.rejects(c.node(id).append("/cond/f", enc.encode("dup\n"), { expectSize: 0 }));
+      await assert.rejects(
+        c.node(id).append("/cond/f", enc.encode("dup\n"), { expectSize: 0 }),
+        refused,
+      );
     }
     await c.node(ids[1]).append("/cond/f", enc.encode("cd\n"), { expectSize: 3 });
     // Two writers expecting the same size: exactly one wins, whichever is ordered first.
@@ -88,6 +89,17 @@ Deno.test("dfs node: an append with an expected size applies only at that size",
     const body = await text((await c.node(ids[2]).get("/cond/f")).body);
     assert.equal(body.split("\n").filter(Boolean).length, 3);
     assert.ok(body.startsWith("ab\ncd\n"));
+    // An overwrite on a size condition: refused over another size, nothing changed.
+    const size = (await c.node(ids[0]).stat("/cond/f")).size;
+    for (const id of ids) {
+      await assert.rejects(
+        c.node(id).put("/cond/f", enc.encode("ab\n"), { overwrite: true, expectSize: 3 }),
+        refused,
+      );
+    }
+    assert.equal(await text((await c.node(ids[1]).get("/cond/f")).body), body);
+    await c.node(ids[1]).put("/cond/f", enc.encode("ab\n"), { overwrite: true, expectSize: size });
+    assert.equal(await text((await c.node(ids[0]).get("/cond/f")).body), "ab\n");
   } finally {
     await c.close();
   }

@@ -193,7 +193,8 @@ async function commitOnce(
   if (size !== rec.bytes + payload.length || payload.length === 0) {
     if (size > rec.bytes) {
       const kept = rec.bytes > 0 ? await fs.readRange(out, 0, rec.bytes) : new Uint8Array(0);
-      await fs.write(out, kept, { overwrite: true });
+      // Only over the file as read: a stale committer must not cut off a newer commit.
+      await fs.write(out, kept, { overwrite: true, expectSize: size });
     }
     // Conditional: a stale driver of a previous leader still committing, or an earlier
     // attempt's append landing late, cannot add the payload a second time.

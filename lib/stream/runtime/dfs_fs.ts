@@ -66,8 +66,15 @@ export class DfsStreamFs implements StreamFs {
   }
 
   /** See {@link StreamFs.write}. */
-  async write(path: string, bytes: Uint8Array, opts: { overwrite?: boolean } = {}): Promise<void> {
-    await this.#dfs().put(path, bytes, { overwrite: opts.overwrite ?? false });
+  async write(
+    path: string,
+    bytes: Uint8Array,
+    opts: { overwrite?: boolean; expectSize?: number } = {},
+  ): Promise<void> {
+    await this.#dfs().put(path, bytes, {
+      overwrite: opts.overwrite ?? false,
+      expectSize: opts.expectSize,
+    });
   }
 
   /** See {@link StreamFs.append}: creates the file when it does not exist yet. */

@@ -23,8 +23,16 @@ export interface StreamFs {
   readRange(path: string, offset: number, length: number): Promise<Uint8Array>;
   /** The whole file. */
   read(path: string): Promise<Uint8Array>;
-  /** Writes a whole file; without `overwrite` an existing file is an error. */
-  write(path: string, bytes: Uint8Array, opts?: { overwrite?: boolean }): Promise<void>;
+  /**
+   * Writes a whole file; without `overwrite` an existing file is an error. With `expectSize`,
+   * only over a file of exactly that many bytes (a missing file has 0), else
+   * {@link sizePrecondition}.
+   */
+  write(
+    path: string,
+    bytes: Uint8Array,
+    opts?: { overwrite?: boolean; expectSize?: number },
+  ): Promise<void>;
   /**
    * Appends to a file, creating it when missing. With `expectSize`, only if the file has
    * exactly that many bytes (a missing file has 0), else {@link sizePrecondition}: how a
@@ -115,11 +123,19 @@ export class LocalDirFs implements StreamFs {
   }
 
   /** See {@link StreamFs.write}: a new file is written beside and renamed into place. */
-  async write(path: string, bytes: Uint8Array, opts: { overwrite?: boolean } = {}): Promise<void> {
+  async write(
+    path: string,
+    bytes: Uint8Array,
+    opts: { overwrite?: boolean; expectSize?: number } = {},
+  ): Promise<void> {
     const local = this.#local(path);
     await Deno.mkdir(dirname(local), { recursive: true });
     if (!opts.overwrite && await this.exists(path)) {
       throw new ElasticoreError("fs_exists", `a file already exists at ${path}`, { status: 409 });
+    }
+    if (opts.expectSize !== undefined) {
+      const size = await this.exists(path) ? await this.size(path) : 0;
+      if (size !== opts.expectSize) throw sizePrecondition(path, size, opts.expectSize);
     }
     const tmp = `${local}.tmp-${crypto.randomUUID()}`;
     const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
