@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { checkSequences } from "../../lib/stream/sequences.ts";
 import { type JobRecord, metaKeys } from "../../lib/stream/runtime/commit.ts";
 import { checkedJobId, newJobId } from "../../lib/stream/runtime/job_manager.ts";
+import { MemoryMetaStore } from "../../lib/stream/runtime/meta.ts";
+import { ElasticoreError } from "../../lib/errors.ts";
 import { startLocalStreamCluster } from "../../lib/stream/runtime/testing.ts";
 import { validateJobSpec } from "../../lib/stream/spec.ts";
 
@@ -97,6 +99,53 @@ Deno.test("a submission retried under the same id starts one job, not two", asyn
     assert.ok(rep.ok, rep.problems.join("; "));
     assert.equal(out.length, 400);
     assert.throws(() => checkedJobId("../etc"), /not a job id/);
+  } finally {
+    await c.stop();
+  }
+});
+
+/** Times out (outcome unknown) the first write of a job record after its creation; it lands late. */
+class LateJobRecordMeta extends MemoryMetaStore {
+  #writes = 0;
+  #late: (() => Promise<number>) | undefined;
+  timedOut = 0;
+  override async put(key: string, value: unknown, cas?: number): Promise<number> {
+    const isJob = /^_sys\/jobs\/[^/]+$/.test(key);
+    if (isJob && this.#late) {
+      const land = this.#late;
+      this.#late = undefined;
+      await land();
+    }
+    if (isJob && ++this.#writes === 2) {
+      this.timedOut++;
+      this.#late = () => super.put(key, value, cas);
+      throw new ElasticoreError("proposal_timeout", "entry 7: outcome unknown", { status: 504 });
+    }
+    return await super.put(key, value, cas);
+  }
+}
+
+Deno.test("a job record write that timed out and landed late is adopted, not fatal", async () => {
+  const meta = new LateJobRecordMeta();
+  const c = await startLocalStreamCluster({
+    workers: 2,
+    meta,
+    manager: { heartbeatMs: 100, creditWindow: 256, batchSize: 64 },
+  });
+  try {
+    let s = "";
+    for (let v = 1; v <= 300; v++) for (let k = 0; k < 2; k++) s += `{"key":"k${k}","v":${v}}\n`;
+    await c.fs.write("/in/late.ndjson", new TextEncoder().encode(s));
+    const done = await c.run({
+      name: "late-record",
+      source: { kind: "ndjson", path: "/in/late.ndjson" },
+      stages: [{ op: "keyBy", column: "key" }, { op: "count", as: "n" }],
+      sink: { kind: "dfs", path: "/out/late.ndjson" },
+      checkpoint: { intervalMs: 100 },
+    }, 30_000);
+    assert.equal(meta.timedOut, 1, "the deployment's record write timed out once");
+    assert.equal(done.state, "finished", done.error);
+    assert.equal((await c.output(done)).length, 600);
   } finally {
     await c.stop();
   }

@@ -30,6 +30,8 @@ export interface LocalClusterOptions {
   workerFs?: (fs: StreamFs, worker: string) => StreamFs;
   /** Wraps the file system the job manager sees (to inject storage faults in tests). */
   managerFs?: (fs: StreamFs) => StreamFs;
+  /** The metadata store (default: a new {@link MemoryMetaStore}; a subclass injects faults). */
+  meta?: MemoryMetaStore;
 }
 
 /** A running in-process cluster. */
@@ -63,7 +65,7 @@ export async function startLocalStreamCluster(
   const n = opts.workers ?? 3;
   const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "ec-stream-" });
   const fs = new LocalDirFs(dir);
-  const meta = new MemoryMetaStore();
+  const meta = opts.meta ?? new MemoryMetaStore();
   const pki = await testPki("stream-test-ca");
   const ids = ["m1", ...Array.from({ length: n }, (_, i) => `w${i + 1}`)];
   const nodes: TestNode[] = [];
