@@ -63,11 +63,11 @@ Deno.test("lb: least-connections steers reads away from a busy backend", async (
     const [b1, b2, b3] = c.backends;
     b1.kv.set("k", new TextEncoder().encode("v"));
     const release = b1.hold();
-    // Three concurrent reads: one lands on each backend; b1's stays in flight.
+    // Three concurrent reads; the one b1 takes stays in flight.
     const slow = [0, 1, 2].map(() => c.fetch("/v1/kv/k").then((r) => r.text()));
     const deadline = Date.now() + 5000;
     while (b1.inFlight === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(c.lb.pool.backends[0].inFlight, 1);
+    assert.ok(c.lb.pool.backends[0].inFlight >= 1, "b1's read is in flight at the proxy");
     for (let i = 0; i < 10; i++) {
       const res = await c.fetch("/v1/kv/k");
       assert.equal(res.status, 200);
@@ -76,8 +76,11 @@ Deno.test("lb: least-connections steers reads away from a busy backend", async (
     }
     release();
     await Promise.all(slow);
-    assert.equal(b1.count("GET", "/v1/kv"), 1);
-    assert.equal(b2.count("GET", "/v1/kv") + b3.count("GET", "/v1/kv"), 12);
+    // Of the first three, b1 took at least one (held); more if several were dispatched before
+    // the proxy counted the first as in flight. None of the ten after it (checked above).
+    const onB1 = b1.count("GET", "/v1/kv");
+    assert.ok(onB1 >= 1 && onB1 <= 3, `b1 served ${onB1} reads`);
+    assert.equal(onB1 + b2.count("GET", "/v1/kv") + b3.count("GET", "/v1/kv"), 13);
   });
 });
 
