@@ -124,6 +124,8 @@ export const MetaSummarySchema = object({
   deleted: bool,
   /** How far the record's history is confirmed (`lib/dfs/meta_order.ts`); absent: through itself. */
   confirmed: optional(object({ version: uint, appendSeq: uint })),
+  /** The record's history head (`lib/dfs/meta_head.ts`): tells apart records of one order. */
+  head: optional(str(64)),
 });
 /** A record summary. */
 export type MetaSummary = Infer<typeof MetaSummarySchema>;

@@ -241,17 +241,16 @@ export class DfsNode implements NodeContext {
 
   /** See {@link NodeContext.storeMeta}. */
   async storeMeta(rec: FileMeta): Promise<boolean> {
+    let stored: FileMeta;
     try {
-      await this.store.putMeta(rec.path, rec);
+      stored = await this.store.putMeta(rec.path, rec);
     } catch (e) {
       // Refused: the stored record is newer, or another record with the same order.
       const code = e instanceof ElasticoreError ? e.code : "";
       if (code === "dfs_stale_version" || code === "dfs_meta_conflict") return false;
       throw e;
     }
-    const cur = this.metas.get(rec.path);
-    // A tie is the same record with a lower confirmed point: the store kept its own.
-    if (!cur || compareRecords(rec, cur) > 0) this.#noteStored(rec);
+    this.#noteStored(stored); // what the store holds now (confirmed points merged)
     return true;
   }
 

@@ -11,8 +11,8 @@
  */
 import type { MetaSummary } from "../../proto/dfs.ts";
 import { type FileMeta, type FileStat, statMeta } from "./file_meta.ts";
-import { sealed } from "./meta_head.ts";
-import { compareRecords, confirmedOf, type Ordered } from "./meta_order.ts";
+import { recordIdentity, sealed } from "./meta_head.ts";
+import { compareOrder, compareRecords, confirmedOf, type Ordered } from "./meta_order.ts";
 import { inOpenClosed, metadataKey, type RingId } from "./ring/id.ts";
 
 /** True if `rec` is a tombstone (a removed file). */
@@ -56,14 +56,35 @@ export function newest<T extends Ordered & { head?: string }>(
   return best;
 }
 
+/**
+ * Whether record (or summary) `a` replaces `b` where `b` is stored: it wins the reconcile
+ * rule, or it has the same order and confirmed point but another history while neither is
+ * confirmed through its own order (neither was acknowledged) and it wins the head tie-break
+ * that readers apply too (see `replacesAtSameOrder` in the node store).
+ */
+export function winsOver(a: Ordered & { head?: string }, b: Ordered & { head?: string }): boolean {
+  const c = compareRecords(a, b);
+  if (c !== 0) return c > 0;
+  const ha = a.head ?? "";
+  const hb = b.head ?? "";
+  if (ha === "" || hb === "" || ha === hb) return false;
+  const unacked = compareOrder(confirmedOf(b), { version: b.version, appendSeq: b.appendSeq }) < 0;
+  return unacked && ha > hb;
+}
+
 /** The summary of a record, as listings carry it. */
 export function summaryOf(rec: FileMeta): MetaSummary {
-  return { ...statMeta(rec), deleted: isTombstone(rec), confirmed: confirmedOf(rec) };
+  return {
+    ...statMeta(rec),
+    deleted: isTombstone(rec),
+    confirmed: confirmedOf(rec),
+    head: recordIdentity(rec),
+  };
 }
 
 /** A summary without its tombstone flag and confirmed point: the `FileStat` users see. */
 export function statOf(s: MetaSummary): FileStat {
-  const { deleted: _deleted, confirmed: _confirmed, ...stat } = s;
+  const { deleted: _deleted, confirmed: _confirmed, head: _head, ...stat } = s;
   return stat;
 }
 

@@ -25,7 +25,7 @@ import type { FileMeta } from "./file_meta.ts";
 import type { BlockIo } from "./node_blocks.ts";
 import type { NodeContext } from "./node_context.ts";
 import { codeOf } from "./node_errors.ts";
-import { compareRecords } from "./node_meta.ts";
+import { winsOver } from "./node_meta.ts";
 import { ringIdFromHex, ringIdOf, ringIdToHex } from "./ring/id.ts";
 import { sha256Hex } from "./store/checksum.ts";
 import { diffDigests, type DigestEntry, type RangeDigest } from "./store/digest.ts";
@@ -241,7 +241,7 @@ export class Repairer {
     const theirs = new Map(files.map((f) => [f.path, f]));
     for (const s of this.#mineInRange(start, end)) {
       const th = theirs.get(s.path);
-      if (!th || compareRecords(s, th) > 0) {
+      if (!th || winsOver(s, th)) {
         await this.#each(errors, `push of ${s.path}`, async () => {
           const rec = await ctx.localMeta(s.path);
           if (!rec) return;
@@ -256,11 +256,11 @@ export class Repairer {
         });
       }
       theirs.delete(s.path);
-      if (th && compareRecords(th, s) > 0) theirs.set(s.path, th);
+      if (th && winsOver(th, s)) theirs.set(s.path, th);
     }
     for (const th of theirs.values()) {
       const mineS = ctx.metas.get(th.path);
-      if (mineS && compareRecords(mineS, th) >= 0) continue;
+      if (mineS && !winsOver(th, mineS)) continue;
       await this.#each(errors, `pull of ${th.path}`, async () => {
         const { record } = await ctx.call<{ record: FileMeta | null }>(t, "dfs.meta_get", {
           path: th.path,

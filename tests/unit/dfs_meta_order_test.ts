@@ -15,7 +15,7 @@ import {
 } from "../../lib/dfs/file_meta.ts";
 import { freshHead, sealed } from "../../lib/dfs/meta_head.ts";
 import { compareRecords, confirmedOf, orderOf, UNCONFIRMED } from "../../lib/dfs/meta_order.ts";
-import { newest, statOf, summaryOf, tombstoneOf } from "../../lib/dfs/node_meta.ts";
+import { newest, statOf, summaryOf, tombstoneOf, winsOver } from "../../lib/dfs/node_meta.ts";
 import { authoritative } from "../../lib/dfs/node_meta_sync.ts";
 import { sha256Hex } from "../../lib/dfs/store/checksum.ts";
 import { NodeStore } from "../../lib/dfs/store/node_store.ts";
@@ -143,6 +143,40 @@ Deno.test("node store: takes the confirmed history over an unconfirmed tail, nev
     const marked = await store.markMeta(fork.path, orderOf(next), next.head!);
     assert.deepEqual(marked?.confirmed, orderOf(next));
     assert.deepEqual((await store.getMeta(fork.path))!.confirmed, orderOf(next));
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("reconcile: two unacknowledged records of one order converge on the head tie-break", async () => {
+  const fork = forkPoint("/o/tie");
+  const a = appends(fork, "a", 1); // (1, 2), confirmed (1, 1): never acknowledged
+  const b = appends(fork, "b", 1); // the same order, another history
+  assert.equal(compareRecords(a, b), 0);
+  const [lo, hi] = (a.head ?? "") < (b.head ?? "") ? [a, b] : [b, a];
+  assert.ok(winsOver(hi, lo) && !winsOver(lo, hi), "only the higher head replaces");
+  // Acknowledged at that order (confirmed through it): never replaced by one of the same order.
+  assert.ok(!winsOver(hi, confirmed(lo)));
+  // A history confirmed further replaces an unacknowledged one of the same order.
+  assert.ok(winsOver(confirmed(lo), hi));
+  const dir = await Deno.makeTempDir();
+  const store = await NodeStore.open({ path: `${dir}/s.kv` });
+  try {
+    await store.putMeta("/o/tie", lo);
+    assert.equal((await store.putMeta("/o/tie", hi)).head, hi.head, "replaced by the tie-break");
+    await assert.rejects(
+      store.putMeta("/o/tie", lo),
+      (e) => e instanceof ElasticoreError && e.code === "dfs_meta_conflict",
+    );
+    await store.putMeta("/o/tie", confirmed(lo));
+    assert.equal((await store.getMeta("/o/tie"))?.head, lo.head, "the acknowledged one wins");
+    await assert.rejects(
+      store.putMeta("/o/tie", hi),
+      (e) => e instanceof ElasticoreError && e.code === "dfs_meta_conflict",
+    );
+    // Summaries carry the head, so anti-entropy sees the difference.
+    assert.equal(summaryOf(hi).head, hi.head);
   } finally {
     store.close();
     await Deno.remove(dir, { recursive: true });

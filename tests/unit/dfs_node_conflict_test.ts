@@ -55,7 +55,7 @@ Deno.test("replica applier: a different op under an applied number is a conflict
   assert.equal(code(() => new ReplicaApplier(mine.record).deliver(other)), "dfs_meta_conflict");
 });
 
-Deno.test("node store: an equal (version, appendSeq) record with other content is refused; newest is order-free", async () => {
+Deno.test("node store: an equal (version, appendSeq) record with other content is refused unless both are unacknowledged and it wins the tie-break; newest is order-free", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dfs_conflict_" });
   const store = await NodeStore.open({ path: `${dir}/kv` });
   try {
@@ -64,13 +64,26 @@ Deno.test("node store: an equal (version, appendSeq) record with other content i
     const b = appendMeta(base, [piece("b")], 10).record;
     assert.equal(a.appendSeq, b.appendSeq);
     assert.notEqual(a.head, b.head);
-    await store.putMeta(a.path, a);
-    await store.putMeta(a.path, structuredClone(a)); // the same record again: fine
+    // Acknowledged at that order (confirmed through it): another record of it is refused.
+    const acked = { ...a, confirmed: { version: a.version, appendSeq: a.appendSeq } };
+    await store.putMeta(a.path, acked);
+    await store.putMeta(a.path, structuredClone(acked)); // the same record again: fine
     await assert.rejects(
       () => store.putMeta(b.path, b),
       (e: unknown) => e instanceof ElasticoreError && e.code === "dfs_meta_conflict",
     );
-    assert.deepEqual(await store.getMeta(a.path), a);
+    assert.deepEqual(await store.getMeta(a.path), acked);
+    // Neither acknowledged: the higher head replaces, the lower is refused (every node agrees).
+    const base2 = file("/c/b2");
+    const a2 = appendMeta(base2, [piece("a")], 10).record;
+    const b2 = appendMeta(base2, [piece("b")], 10).record;
+    const [lo, hi] = (a2.head ?? "") < (b2.head ?? "") ? [a2, b2] : [b2, a2];
+    await store.putMeta("/c/b2", lo);
+    await store.putMeta("/c/b2", hi);
+    await assert.rejects(
+      () => store.putMeta("/c/b2", lo),
+      (e: unknown) => e instanceof ElasticoreError && e.code === "dfs_meta_conflict",
+    );
     assert.equal(newest([a, b])!.head, newest([b, a])!.head, "tie broken by head, not position");
   } finally {
     store.close();

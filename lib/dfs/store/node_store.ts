@@ -16,6 +16,7 @@ import type { Counter, Histogram, MetricsRegistry } from "../../metrics.ts";
 import { decodeMeta, encodeMeta, type FileMeta } from "../file_meta.ts";
 import { recordIdentity } from "../meta_head.ts";
 import {
+  compareOrder,
   compareRecords,
   confirmedOf,
   maxOrder,
@@ -125,6 +126,25 @@ function orderOf(rec: FileMeta | null): StoredOrder | null {
     confirmed: confirmedOf(rec),
     id: recordIdentity(rec),
   };
+}
+
+/**
+ * Whether `rec` replaces a different record `stored` of the same `(version, appendSeq)`: if
+ * its history is confirmed further (the stored one is an unacknowledged tail), or if neither
+ * is confirmed through its own order (neither was acknowledged) and `rec` wins the head
+ * tie-break every node applies (`newest` in `node_meta.ts`). A record acknowledged at that
+ * order (confirmed through it) is never replaced by another one of the same order.
+ */
+export function replacesAtSameOrder(
+  rec: FileMeta,
+  stored: { version: number; appendSeq: number; confirmed?: MetaOrder; id: string },
+): boolean {
+  const storedConfirmed = confirmedOf(stored);
+  const c = compareOrder(confirmedOf(rec), storedConfirmed);
+  if (c !== 0) return c > 0;
+  const own = { version: rec.version, appendSeq: rec.appendSeq };
+  const unacked = compareOrder(storedConfirmed, own) < 0;
+  return unacked && recordIdentity(rec) > stored.id;
 }
 
 /** Blocks and metadata records of one node, with the memory tier and read cache in front. */
@@ -399,7 +419,7 @@ export class NodeStore {
    * primaries ordered different ops under one number, and neither may silently replace the
    * other.
    */
-  putMeta(path: string, rec: FileMeta): Promise<void> {
+  putMeta(path: string, rec: FileMeta): Promise<FileMeta> {
     if (rec.path !== path) throw badRequest(`record path ${rec.path} does not match ${path}`);
     const bytes = encodeMeta(rec);
     decodeMeta(bytes); // validates the record before it is stored
@@ -410,7 +430,7 @@ export class NodeStore {
         // The order of the stored record is remembered after the first read or write.
         const stored = this.#metaOrder.get(path) ?? orderOf(await this.getMeta(path));
         if (stored && stored.version === rec.version && stored.appendSeq === rec.appendSeq) {
-          if (stored.id !== recordIdentity(rec)) {
+          if (stored.id !== recordIdentity(rec) && !replacesAtSameOrder(rec, stored)) {
             throw new ElasticoreError(
               "dfs_meta_conflict",
               `metadata of ${path}: another record is stored at version ${rec.version}, ` +
@@ -418,12 +438,15 @@ export class NodeStore {
               { status: 409 },
             );
           }
-          put = { ...rec, confirmed: maxOrder(confirmedOf(rec), confirmedOf(stored)) };
+          if (stored.id === recordIdentity(rec)) {
+            put = { ...rec, confirmed: maxOrder(confirmedOf(rec), confirmedOf(stored)) };
+          }
         } else if (stored && compareRecords(stored, rec) > 0) {
           throw staleVersion(`metadata of ${path}`, rec.version, stored.version);
         }
       }
       await this.#writeMeta(path, put, head?.version ?? 0, put === rec ? bytes : undefined);
+      return put;
     });
   }
 
