@@ -48,6 +48,18 @@ Deno.test("retryTransient retries a timed-out call and gives up on a permanent e
   assert.equal(m, 1);
 });
 
+/** Checkpoint 1's manifest with one staged file of sink task s0.0: `/st/1`, 10 bytes. */
+function oneFileManifest(): Manifest {
+  return {
+    id: 1,
+    at: new Date().toISOString(),
+    durationMs: 1,
+    states: {},
+    offsets: {},
+    staged: { "s0.0": [{ id: 1, path: "/st/1", bytes: 10 }] },
+  };
+}
+
 /**
  * A {@link MemoryMetaStore} whose first write of `key` times out with its outcome unknown and
  * lands later, just before the next write of that key (a Raft proposal committed after its
@@ -87,14 +99,7 @@ Deno.test("a commit whose record write lands late starts over instead of failing
     });
     const enc = new TextEncoder();
     await fs.write("/st/1", enc.encode('{"a":"1"}\n'));
-    const m: Manifest = {
-      id: 1,
-      at: new Date().toISOString(),
-      durationMs: 1,
-      states: {},
-      offsets: {},
-      staged: { "s0.0": [{ id: 1, path: "/st/1", bytes: 10 }] },
-    };
+    const m = oneFileManifest();
     // As the job driver runs it: the 504 is transient, so the commit is tried again; its
     // compare-and-set then meets the record moved by the late first write.
     await retryTransient(() => commitManifest(fs, meta, "j", spec, m), { firstDelayMs: 1 });
@@ -117,14 +122,7 @@ Deno.test("a stale committer cannot append the output again (CHAOS-7)", async ()
       sink: { kind: "dfs", path: "/out.ndjson" },
     });
     await fs.write("/st/1", new TextEncoder().encode('{"a":"1"}\n'));
-    const m: Manifest = {
-      id: 1,
-      at: new Date().toISOString(),
-      durationMs: 1,
-      states: {},
-      offsets: {},
-      staged: { "s0.0": [{ id: 1, path: "/st/1", bytes: 10 }] },
-    };
+    const m = oneFileManifest();
     // The new leader's driver commits. A previous leader's driver read the record and the
     // output's size before that (0 bytes) and appends only now.
     await commitManifest(fs, meta, "j", spec, m);
