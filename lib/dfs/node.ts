@@ -229,9 +229,19 @@ export class DfsNode implements NodeContext {
     return this.ring.locate(key, extra);
   }
 
+  /** See {@link NodeContext.owners}. */
+  owners(key: RingId): Promise<string[]> {
+    return this.ring.owners(key);
+  }
+
   /** See {@link NodeContext.suspect}. */
   suspect(id: string): void {
     this.ring.suspect(id);
+  }
+
+  /** See {@link NodeContext.trust}. */
+  trust(id: string): void {
+    this.ring.trust(id);
   }
 
   /** See {@link NodeContext.call}. */

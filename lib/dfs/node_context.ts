@@ -78,8 +78,15 @@ export interface NodeContext {
    * many nodes are live, plus up to `extra` further successors to fall back on.
    */
   locate(key: RingId, extra?: number): Promise<string[]>;
+  /**
+   * The RF owners of `key`: the first RF members in ring order not declared dead, suspected
+   * ones included. A metadata change must reach a majority of them (`node_meta_sync.ts`).
+   */
+  owners(key: RingId): Promise<string[]>;
   /** Notes that `id` did not answer: placement skips it for a while. */
   suspect(id: string): void;
+  /** Notes that `id` answered: placement stops skipping it. */
+  trust(id: string): void;
   /** Calls `type` on `peer` (which must not be this node). */
   call<R>(peer: string, type: string, body: unknown, opts?: CallOptions): Promise<R>;
   /** Stores `rec` locally if it is newer than the stored record; true if stored. */

@@ -3,10 +3,13 @@
  * made visible instead of silently absorbed.
  *
  * - {@link reloadRecord}: the authoritative record, read from every candidate replica (the RF
- *   replicas and the fall-back successors) and the local store: the newest by
+ *   replicas and the fall-back successors), the ring owners and the local store: the newest by
  *   `(version, appendSeq)`, then the one held by the most replicas, then the highest history
- *   head (`meta_head.ts`), so every primary resolves a split the same way.
- * - {@link replicateRecord} / {@link replicateOp}: W = RF. A replica counts only when it stored
+ *   head (`meta_head.ts`), so every primary resolves a split the same way. A majority of the
+ *   owners (the first RF members in ring order not declared dead, suspected or not) must
+ *   answer, else `dfs_unavailable`.
+ * - {@link replicateRecord} / {@link replicateOp}: W = RF, a majority of the owners among
+ *   them, so the next reload meets every acknowledged change. A replica counts only when it stored
  *   exactly this record, or applied exactly this op at this number (a verified duplicate
  *   included). A replica that refuses because it holds a newer record, or a different record
  *   or op under the same number, is a conflict: the write fails with a retryable
@@ -19,8 +22,9 @@
 import { ElasticoreError } from "../errors.ts";
 import type { FileMeta, MetaOp } from "./file_meta.ts";
 import type { NodeContext } from "./node_context.ts";
-import { codeOf, isUnreachable } from "./node_errors.ts";
+import { codeOf, isUnreachable, unavailable } from "./node_errors.ts";
 import { recordIdentity } from "./meta_head.ts";
+import { metadataKey } from "./ring/id.ts";
 import { compareRecords, newest } from "./node_meta.ts";
 import { orderOf } from "./meta_order.ts";
 
@@ -56,25 +60,46 @@ export function isConflict(e: unknown): boolean {
     codeOf(e) === "dfs_meta_conflict" || codeOf(e) === "dfs_version_conflict";
 }
 
-/** The records of `path` held by this node and the reachable `cands`. */
+/** How many of `owners` make a majority: what a reload must hear from and a change must reach. */
+export function ownerQuorum(owners: readonly string[]): number {
+  return Math.floor(owners.length / 2) + 1;
+}
+
+/**
+ * The records of `path` held by this node and the reachable `cands` and ring `owners`
+ * (`NodeContext.owners`), and how many of the owners answered (this node counts when it is
+ * one).
+ */
 export async function readRecords(
   ctx: NodeContext,
   path: string,
   cands: readonly string[],
-): Promise<{ local: FileMeta | null; all: FileMeta[] }> {
+): Promise<{ local: FileMeta | null; all: FileMeta[]; owners: string[]; ownersAnswered: number }> {
+  const owners = await ctx.owners(metadataKey(path));
+  const peers = [...new Set([...cands, ...owners])].filter((p) => p !== ctx.self);
+  let ownersAnswered = owners.includes(ctx.self) ? 1 : 0;
   const local = await ctx.localMeta(path);
   const others = await Promise.all(
-    cands.filter((p) => p !== ctx.self).map((p) =>
+    peers.map((p) =>
       // Short deadline: a paused replica must not stall the path; the replication checks
       // catch whatever a missing answer hid.
       ctx.call<{ record: FileMeta | null }>(p, "dfs.meta_get", { path }, { deadlineMs: 3000 })
-        .then((r) => r.record, (e) => {
+        .then((r) => {
+          ctx.trust(p);
+          if (owners.includes(p)) ownersAnswered++;
+          return r.record;
+        }, (e) => {
           if (isUnreachable(e)) ctx.suspect(p);
           return null;
         })
     ),
   );
-  return { local, all: [local, ...others].filter((r): r is FileMeta => r !== null) };
+  return {
+    local,
+    all: [local, ...others].filter((r): r is FileMeta => r !== null),
+    owners,
+    ownersAnswered,
+  };
 }
 
 /**
@@ -107,7 +132,15 @@ export async function reloadRecord(
   path: string,
   cands: readonly string[],
 ): Promise<FileMeta | null> {
-  const { local, all } = await readRecords(ctx, path, cands);
+  const { local, all, owners, ownersAnswered } = await readRecords(ctx, path, cands);
+  // An acknowledged change reached a majority of the owners (`toReplicas`); a base read
+  // without hearing from a majority of them could miss it and fork the history (DFS-9).
+  if (ownersAnswered < ownerQuorum(owners)) {
+    throw unavailable(
+      `only ${ownersAnswered} of the ${owners.length} metadata owners of ${path} ` +
+        `(${owners.join(", ")}) answered; a majority must before a change is ordered`,
+    );
+  }
   const best = authoritative(all);
   if (best && (!local || compareRecords(best, local) > 0) && cands.includes(ctx.self)) {
     await ctx.storeMeta(best);
@@ -117,10 +150,13 @@ export async function reloadRecord(
 
 /**
  * Runs `fn` on RF live replicas from `cands` (W = RF with fall-back to further successors);
- * resolves with the replicas that took it.
+ * resolves with the replicas that took it. A majority of the path's ring owners must be among
+ * them: the next primary's reload hears from a majority of the owners too, so it sees this
+ * change (DFS-9: three fall-back nodes are not enough).
  */
 async function toReplicas(
   ctx: NodeContext,
+  path: string,
   cands: readonly string[],
   what: string,
   fn: (peer: string) => Promise<void>,
@@ -150,6 +186,16 @@ async function toReplicas(
   // Every attempt settles before the outcome is decided, so `reached` is final.
   await Promise.all(Array.from({ length: ctx.rf }, worker));
   if (done >= ctx.rf) {
+    const owners = await ctx.owners(metadataKey(path));
+    const onOwners = took.filter((p) => owners.includes(p)).length;
+    if (onOwners < ownerQuorum(owners)) {
+      throw new ReplicationError(
+        `${what} reached ${took.join(", ")}: only ${onOwners} of its ${owners.length} owners ` +
+          `(${owners.join(", ")}); a majority must take it`,
+        done,
+        false,
+      );
+    }
     ctx.metrics.metaReplicationSeconds.observe((performance.now() - started) / 1000);
     return took;
   }
@@ -171,7 +217,13 @@ export function replicateRecord(
   rec: FileMeta,
   cands: readonly string[],
 ): Promise<string[]> {
-  return toReplicas(ctx, cands, `metadata of ${rec.path}`, (peer) => putOn(ctx, peer, rec));
+  return toReplicas(
+    ctx,
+    rec.path,
+    cands,
+    `metadata of ${rec.path}`,
+    (peer) => putOn(ctx, peer, rec),
+  );
 }
 
 async function putOn(ctx: NodeContext, peer: string, rec: FileMeta): Promise<void> {
@@ -194,7 +246,7 @@ export function replicateOp(
   op: MetaOp,
   cands: readonly string[],
 ): Promise<string[]> {
-  return toReplicas(ctx, cands, `op ${op.seq} of ${rec.path}`, async (peer) => {
+  return toReplicas(ctx, rec.path, cands, `op ${op.seq} of ${rec.path}`, async (peer) => {
     if (peer === ctx.self) {
       await putOn(ctx, peer, rec);
       return;

@@ -48,9 +48,14 @@
  * the newest confirmed point of its chain. Blocks of a discarded history never collide with
  * the winner's: every append and merge names its new blocks with a fresh nonce.
  *
+ * Owner quorum (DFS-9): placement skips suspected nodes, so a node that cannot reach a path's
+ * owners can find itself first among its candidates and act as primary. A reload must
+ * therefore hear from a majority of the owners and every change must reach a majority of
+ * them: a primary that cannot answers `dfs_unavailable` instead of ordering on a stale base.
+ *
  * Guaranteed: no acknowledged change is lost or displaced while fewer than RF metadata
  * replicas fail (a partition counts as failures for the replicas it cuts off from the
- * majority). Not guaranteed: if all RF replicas and the primary that acknowledged a change
+ * majority) and the members declared dead do not change meanwhile (owner sets then differ). Not guaranteed: if all RF replicas and the primary that acknowledged a change
  * were cut off together, the majority may confirm a second history; at the heal the one
  * confirmed further wins.
  *
@@ -193,19 +198,25 @@ export class Primary {
     return cands;
   }
 
-  /** The authoritative record of `path`: cached, or reloaded from the replicas. */
-  async #base(path: string, cands: string[]): Promise<FileMeta | null> {
+  /**
+   * The replica candidates of `path` and its authoritative record: cached, or reloaded from
+   * the replicas (a majority of the owners must answer). After a reload the candidates are
+   * placed again: owners that answered it are no longer suspected.
+   */
+  async #placed(path: string): Promise<{ cands: string[]; base: FileMeta | null }> {
     const ctx = this.#ctx;
+    const cands = await this.#replicas(path);
     const now = Date.now();
     const hit = this.#known.get(path);
     if (hit && now - hit.at < KNOWN_TTL_MS) {
       hit.at = now;
-      return hit.rec;
+      return { cands, base: hit.rec };
     }
     this.#known.delete(path);
     const best = await reloadRecord(ctx, path, cands);
-    if (cands.slice(0, ctx.rf).includes(ctx.self)) this.#known.set(path, { rec: best, at: now });
-    return best;
+    const placed = await this.#replicas(path);
+    if (placed.slice(0, ctx.rf).includes(ctx.self)) this.#known.set(path, { rec: best, at: now });
+    return { cands: placed, base: best };
   }
 
   #remember(rec: FileMeta, cands: string[]): void {
@@ -243,8 +254,7 @@ export class Primary {
   /** Commits a put whose blocks are stored: creates or (if allowed) replaces the record. */
   commit(req: DfsCommit): Promise<FileStat> {
     return this.#locks.run(req.path, async () => {
-      const cands = await this.#replicas(req.path);
-      const base = await this.#base(req.path, cands);
+      const { cands, base } = await this.#placed(req.path);
       if (base && base.fileId === req.fileId) {
         // A retried commit: acknowledged like the first one (on RF, confirmed, marked).
         await this.#fence.check();
@@ -352,8 +362,7 @@ export class Primary {
     let cands: string[];
     let base: FileMeta | null;
     try {
-      cands = await this.#replicas(path);
-      base = await this.#base(path, cands);
+      ({ cands, base } = await this.#placed(path));
     } catch (e) {
       for (const a of q.items.splice(0)) a.reject(e);
       return;
@@ -519,8 +528,7 @@ export class Primary {
   /** Removes `path`: a tombstone on RF replicas, then the blocks are deleted. */
   remove(path: string, nowMs: number): Promise<{ version: number }> {
     return this.#locks.run(path, async () => {
-      const cands = await this.#replicas(path);
-      const base = await this.#base(path, cands);
+      const { cands, base } = await this.#placed(path);
       if (!base || isTombstone(base)) throw notFound(path);
       const tomb = tombstoneOf(base, nowMs);
       await this.#fence.check();
@@ -536,8 +544,7 @@ export class Primary {
   /** Rewrites the appended pieces of `path` into full-size blocks (version bump). */
   merge(path: string, nowMs: number): Promise<FileStat> {
     return this.#locks.run(path, async () => {
-      const cands = await this.#replicas(path);
-      const base = await this.#base(path, cands);
+      const { cands, base } = await this.#placed(path);
       if (!base || isTombstone(base)) throw notFound(path);
       const plan = planMerge(base, newBlockNonce());
       if (plan === null) return statMeta(base);

@@ -128,6 +128,11 @@ export class RingLocator implements RingSide {
     if (id !== this.#o.self) this.#suspects.set(id, Date.now() + SUSPECT_MS);
   }
 
+  /** `id` answered: it is no longer suspected. */
+  trust(id: string): void {
+    this.#suspects.delete(id);
+  }
+
   #isSuspect(id: string): boolean {
     const until = this.#suspects.get(id);
     if (until === undefined) return false;

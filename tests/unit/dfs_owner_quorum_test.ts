@@ -1,0 +1,83 @@
+/**
+ * Issue #6, DFS-9 (chaos seed 3413): a node that could not reach a path's ring owners (it
+ * suspected them after failed calls, SWIM had not declared them dead) put itself first,
+ * acted as the metadata primary, reloaded the record from the nodes it could reach (none
+ * of which held the acknowledged history), and acknowledged an append on three fall-back
+ * nodes. A second history; the owners' one, confirmed further, later replaced it and the
+ * append was lost.
+ *
+ * The primary now needs a majority of the owners (the first RF members in ring order that
+ * are not declared dead, suspected or not) to answer its reload and to take every change.
+ *
+ * Six in-process nodes, RF 3; the path's ring order is s0 .. s5.
+ */
+import assert from "node:assert/strict";
+import { DfsTestCluster } from "../../lib/dfs/node_testing.ts";
+import { codeOf } from "../../lib/dfs/node_errors.ts";
+import { metadataKey } from "../../lib/dfs/ring/id.ts";
+
+const enc = new TextEncoder();
+
+function cut(c: DfsTestCluster, a: string, b: string, on: boolean): void {
+  if (on) {
+    c.node(a).rpc.faults.set(b, { cut: true });
+    c.node(b).rpc.faults.set(a, { cut: true });
+  } else {
+    c.node(a).rpc.faults.clear(b);
+    c.node(b).rpc.faults.clear(a);
+  }
+}
+
+Deno.test("dfs node: a node cut off from a path's owners cannot order a second history", async () => {
+  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
+  const path = "/owners/log";
+  const text = async (id: string) => await new Response((await c.node(id).get(path)).body).text();
+  try {
+    await c.settled();
+    const s = await c.node("n1").locate(metadataKey(path), 3);
+    assert.equal(s.length, 6);
+    await c.node(s[0]).append(path, enc.encode("first\n"));
+
+    // s3 loses its links to the three owners; it suspects them, nobody declared them dead.
+    const x = s[3];
+    for (const o of s.slice(0, 3)) {
+      cut(c, x, o, true);
+      c.node(x).suspect(o);
+    }
+    const err = await c.node(x).append(path, enc.encode("second\n")).then(() => null, (e) => e);
+    assert.ok(err, "the append through the cut-off node is not acknowledged");
+    assert.equal(codeOf(err), "dfs_unavailable", String(err));
+    assert.match(String(err), /owners/);
+
+    for (const o of s.slice(0, 3)) cut(c, x, o, false);
+    await c.node(x).append(path, enc.encode("third\n"));
+    for (const id of c.nodes.keys()) {
+      const got = await text(id);
+      assert.ok(got.startsWith("first\n"), `read through ${id}: ${JSON.stringify(got)}`);
+      assert.ok(got.endsWith("third\n"), `read through ${id}: ${JSON.stringify(got)}`);
+    }
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("dfs node: appends go on while one owner is unreachable", async () => {
+  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
+  const path = "/owners/one-down";
+  try {
+    await c.settled();
+    const s = await c.node("n1").locate(metadataKey(path), 3);
+    await c.node(s[0]).append(path, enc.encode("a\n"));
+    cut(c, s[0], s[2], true);
+    c.node(s[0]).suspect(s[2]);
+    await c.node(s[0]).append(path, enc.encode("b\n"));
+    const rec = await c.node(s[3]).localMeta(path);
+    assert.equal(rec?.appendSeq, 2, "the fall-back replica took the append");
+    cut(c, s[0], s[2], false);
+    await c.node(s[0]).append(path, enc.encode("c\n"));
+    const got = await new Response((await c.node(s[2]).get(path)).body).text();
+    assert.equal(got, "a\nb\nc\n");
+  } finally {
+    await c.close();
+  }
+});
