@@ -59,7 +59,10 @@ Deno.test("lb: writes go to the leader, reads round-robin over healthy backends"
 });
 
 Deno.test("lb: least-connections steers reads away from a busy backend", async () => {
-  await withCluster({ lb: { policy: "least-connections" } }, async (c) => {
+  // The held read must not time out at the proxy while the ten others run (a loaded CI
+  // machine took longer than the default 5 s): the proxy would retry it and send later reads
+  // to b1, now free again, where they would be held and retried too.
+  await withCluster({ lb: { policy: "least-connections", timeoutMs: 120_000 } }, async (c) => {
     const [b1, b2, b3] = c.backends;
     b1.kv.set("k", new TextEncoder().encode("v"));
     const release = b1.hold();
