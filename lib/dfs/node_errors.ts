@@ -110,3 +110,20 @@ export function userError(e: unknown): unknown {
   }
   return err;
 }
+
+/**
+ * A conditional write (`expectSize`) met a file of another size (`dfs_size_precondition`,
+ * 412): `op` ("append", "put") names the write that expected `expected` bytes.
+ */
+export function sizePrecondition(
+  path: string,
+  size: number,
+  expected: number,
+  op: string,
+): ElasticoreError {
+  return new ElasticoreError(
+    "dfs_size_precondition",
+    `${path} has ${size} bytes, not the ${expected} this ${op} expects`,
+    { status: 412, hint: "read the file's size again and decide whether to write" },
+  );
+}

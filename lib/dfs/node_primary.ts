@@ -77,7 +77,7 @@ import {
 } from "./file_meta.ts";
 import type { BlockIo } from "./node_blocks.ts";
 import type { NodeContext } from "./node_context.ts";
-import { exists, notFound, unavailable } from "./node_errors.ts";
+import { exists, notFound, sizePrecondition, unavailable } from "./node_errors.ts";
 import { isTombstone, tombstoneOf } from "./node_meta.ts";
 import {
   isConflict,
@@ -613,18 +613,4 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
     at += p.byteLength;
   }
   return out;
-}
-
-/** `dfs_size_precondition` (412): the file has `size` bytes, not the `expected` of an `op`. */
-function sizePrecondition(
-  path: string,
-  size: number,
-  expected: number,
-  op: string,
-): ElasticoreError {
-  return new ElasticoreError(
-    "dfs_size_precondition",
-    `${path} has ${size} bytes, not the ${expected} this ${op} expects`,
-    { status: 412, hint: "read the file's size again and decide whether to write" },
-  );
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
+import { sizePrecondition as dfsSizePrecondition } from "../../dfs/node_errors.ts";
 import { normalizePath } from "../../dfs/paths.ts";
 import { ElasticoreError } from "../../errors.ts";
 
@@ -47,13 +48,12 @@ export interface StreamFs {
   list(prefix: string): Promise<string[]>;
 }
 
-/** The typed error of an append whose size precondition failed (`dfs_size_precondition`). */
+/**
+ * The typed error of a write whose size precondition failed (`dfs_size_precondition`, the
+ * DFS's own error).
+ */
 export function sizePrecondition(path: string, size: number, expected: number): ElasticoreError {
-  return new ElasticoreError(
-    "dfs_size_precondition",
-    `${path} has ${size} bytes, not the ${expected} this append expects`,
-    { status: 412 },
-  );
+  return dfsSizePrecondition(path, size, expected, "write");
 }
 
 /** The typed error for a missing file. */
@@ -122,6 +122,13 @@ export class LocalDirFs implements StreamFs {
     }
   }
 
+  /** Throws {@link sizePrecondition} unless `path` has `expected` bytes (missing: 0). */
+  async #expectSize(path: string, expected: number | undefined): Promise<void> {
+    if (expected === undefined) return;
+    const size = await this.exists(path) ? await this.size(path) : 0;
+    if (size !== expected) throw sizePrecondition(path, size, expected);
+  }
+
   /** See {@link StreamFs.write}: a new file is written beside and renamed into place. */
   async write(
     path: string,
@@ -133,10 +140,7 @@ export class LocalDirFs implements StreamFs {
     if (!opts.overwrite && await this.exists(path)) {
       throw new ElasticoreError("fs_exists", `a file already exists at ${path}`, { status: 409 });
     }
-    if (opts.expectSize !== undefined) {
-      const size = await this.exists(path) ? await this.size(path) : 0;
-      if (size !== opts.expectSize) throw sizePrecondition(path, size, opts.expectSize);
-    }
+    await this.#expectSize(path, opts.expectSize);
     const tmp = `${local}.tmp-${crypto.randomUUID()}`;
     const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
     try {
@@ -152,10 +156,7 @@ export class LocalDirFs implements StreamFs {
   async append(path: string, bytes: Uint8Array, opts: { expectSize?: number } = {}): Promise<void> {
     const local = this.#local(path);
     await Deno.mkdir(dirname(local), { recursive: true });
-    if (opts.expectSize !== undefined) {
-      const size = await this.exists(path) ? await this.size(path) : 0;
-      if (size !== opts.expectSize) throw sizePrecondition(path, size, opts.expectSize);
-    }
+    await this.#expectSize(path, opts.expectSize);
     const f = await Deno.open(local, { append: true, create: true });
     try {
       await writeAll(f, bytes);
