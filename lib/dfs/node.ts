@@ -29,13 +29,7 @@ import { MetricsRegistry } from "../metrics.ts";
 import type { Rpc } from "../transport/rpc.ts";
 import type { CallOptions } from "../transport/rpc_types.ts";
 import type { PeerAddress } from "../transport/types.ts";
-import {
-  type BlockContent,
-  blockIdFor,
-  type FileMeta,
-  type FileStat,
-  locate,
-} from "./file_meta.ts";
+import { type BlockContent, blockIdFor, type FileMeta, type FileStat } from "./file_meta.ts";
 import { BlockIo } from "./node_blocks.ts";
 import { type DfsMetrics, dfsMetrics, type NodeContext } from "./node_context.ts";
 import { codeOf, isUnreachable, notFound, unavailable, userError } from "./node_errors.ts";
@@ -43,6 +37,7 @@ import { compareRecords, isTombstone, MetaIndex, newest, statOf, summaryOf } fro
 import { MAX_APPEND_BYTES, newFileId, Primary } from "./node_primary.ts";
 import { findElsewhere } from "./node_meta_sync.ts";
 import { Repairer, type RepairStats } from "./node_repair.ts";
+import { type FileRange, type FileRead, readBody } from "./node_read.ts";
 import { serveDfs } from "./node_serve.ts";
 import { RingLocator } from "./node_ring.ts";
 import { blocksOf, filePath, isConnectFailure, parseAddr } from "./node_util.ts";
@@ -58,6 +53,7 @@ import type { WriteFence } from "./write_fence.ts";
 const RECENT_RECORDS = 256;
 
 export { filePath, parseAddr };
+export type { FileRange, FileRead };
 
 /** Options of a {@link DfsNode}. */
 export interface DfsNodeOptions {
@@ -96,31 +92,6 @@ export interface DfsStartOptions {
    */
   join?: boolean;
 }
-
-/** A byte range of a file: `length` bytes from `offset` (to the end when absent). */
-export interface FileRange {
-  /** First byte. */
-  offset: number;
-  /** Number of bytes. */
-  length?: number;
-}
-
-/** A file being read. */
-export interface FileRead {
-  /** The file. */
-  stat: FileStat;
-  /** First byte of the body. */
-  offset: number;
-  /** Bytes in the body. */
-  length: number;
-  /** The bytes, streamed block by block. */
-  body: ReadableStream<Uint8Array>;
-}
-
-/** Most blocks a read keeps in flight ahead of the reader (small blocks only). */
-const READ_AHEAD_BLOCKS = 64;
-/** Bytes a read keeps in flight ahead of the reader beyond the first two blocks. */
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 /** See the module documentation. */
 export class DfsNode implements NodeContext {
@@ -524,51 +495,9 @@ export class DfsNode implements NodeContext {
         );
       }
       const length = Math.min(range?.length ?? rec.size - offset, rec.size - offset);
-      const extents = locate(rec, offset, length);
-      let i = 0;
-      const ahead: Promise<Uint8Array>[] = [];
-      const sizes: number[] = [];
-      let aheadBytes = 0;
-      // Read ahead at least 2 blocks, and more while they are small: a file of many small
-      // appended pieces (a log) would otherwise cost one round trip per piece.
-      const fill = () => {
-        while (
-          i < extents.length &&
-          (ahead.length < 2 || (ahead.length < READ_AHEAD_BLOCKS && aheadBytes < READ_AHEAD_BYTES))
-        ) {
-          const x = extents[i++];
-          sizes.push(x.end - x.start);
-          aheadBytes += x.end - x.start;
-          const whole = x.start === 0 && x.end === x.block.size;
-          const p = this.#blocks.read(
-            x.block,
-            whole ? undefined : { offset: x.start, length: x.end - x.start },
-          );
-          p.catch(() => {});
-          ahead.push(p);
-        }
-      };
-      const body = new ReadableStream<Uint8Array>({
-        pull: async (c) => {
-          fill();
-          const next = ahead.shift();
-          if (!next) {
-            c.close();
-            return;
-          }
-          aheadBytes -= sizes.shift()!;
-          const bytes = await next.catch((e) => {
-            throw userError(e);
-          });
-          fill();
-          this.metrics.bytesOut.inc(undefined, bytes.byteLength);
-          c.enqueue(bytes);
-        },
-        cancel: () => {
-          i = extents.length;
-          ahead.length = 0;
-        },
-      }, { highWaterMark: 0 });
+      const body = readBody(this.#blocks, rec, offset, length, (n) => {
+        this.metrics.bytesOut.inc(undefined, n);
+      });
       return { stat: statOf(summaryOf(rec)), offset, length, body };
     });
   }
