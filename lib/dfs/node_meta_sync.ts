@@ -5,9 +5,10 @@
  * - {@link reloadRecord}: the authoritative record, read from every candidate replica (the RF
  *   replicas and the fall-back successors), the ring owners and the local store: the newest by
  *   `(version, appendSeq)`, then the one held by the most replicas, then the highest history
- *   head (`meta_head.ts`), so every primary resolves a split the same way. A majority of the
- *   owners (the first RF members in ring order not declared dead, suspected or not) must
- *   answer, else `dfs_unavailable`.
+ *   head (`meta_head.ts`), so every primary resolves a split the same way. Every owner (the
+ *   first RF members in ring order not declared dead, suspected or not) must answer, else
+ *   `dfs_unavailable`: a write quorum of owners and this read quorum meet even when the owner
+ *   set changed once in between.
  * - {@link replicateRecord} / {@link replicateOp}: W = RF, a majority of the owners among
  *   them, so the next reload meets every acknowledged change. A replica counts only when it stored
  *   exactly this record, or applied exactly this op at this number (a verified duplicate
@@ -133,12 +134,15 @@ export async function reloadRecord(
   cands: readonly string[],
 ): Promise<FileMeta | null> {
   const { local, all, owners, ownersAnswered } = await readRecords(ctx, path, cands);
-  // An acknowledged change reached a majority of the owners (`toReplicas`); a base read
-  // without hearing from a majority of them could miss it and fork the history (DFS-9).
-  if (ownersAnswered < ownerQuorum(owners)) {
+  // An acknowledged change reached a majority of the owners of its time (`toReplicas`). A
+  // base read that misses one of them can fork the history (DFS-9); hearing from every owner
+  // not declared dead still meets it after one change of the owner set (a member declared
+  // dead, or one back), where a majority would not.
+  if (ownersAnswered < owners.length) {
     throw unavailable(
       `only ${ownersAnswered} of the ${owners.length} metadata owners of ${path} ` +
-        `(${owners.join(", ")}) answered; a majority must before a change is ordered`,
+        `(${owners.join(", ")}) answered; each must (or be declared dead) before a change ` +
+        `is ordered`,
     );
   }
   const best = authoritative(all);
