@@ -26,6 +26,11 @@ interface Sent {
   client: number;
   n: number;
   acked: boolean;
+  /** The node the append was sent through. */
+  via: string;
+  /** When it was sent and answered, seconds since the workload started. */
+  sentS: number;
+  doneS: number;
 }
 
 /** The append workload. */
@@ -40,6 +45,7 @@ export class AppendWorkload {
   readonly #files: string[];
   readonly #sent = new Map<string, Sent>();
   readonly #rf: number;
+  #t0 = Date.now();
 
   /** Prepares `files` files under `/chaos/append/`; metadata must be on `rf` replicas. */
   constructor(c: ChaosCluster, files: number, rf: number) {
@@ -50,6 +56,7 @@ export class AppendWorkload {
 
   /** Runs `clients` append loops until `stop.done`. */
   run(clients: number, prng: Prng, stop: { done: boolean }): Promise<void>[] {
+    this.#t0 = Date.now();
     return Array.from({ length: clients }, (_, i) => this.#client(i, prng.fork(), stop));
   }
 
@@ -64,7 +71,8 @@ export class AppendWorkload {
       const via = rnd.pick(up);
       const file = rnd.int(this.#files.length);
       const id = `a${client}-${n}`;
-      const sent: Sent = { file, client, n, acked: false };
+      const sentS = (Date.now() - this.#t0) / 1000;
+      const sent: Sent = { file, client, n, acked: false, via, sentS, doneS: sentS };
       this.#sent.set(id, sent);
       n++;
       const r = await this.#c.request(
@@ -75,6 +83,7 @@ export class AppendWorkload {
         4_000,
       )
         .catch(() => undefined);
+      sent.doneS = (Date.now() - this.#t0) / 1000;
       if (r?.status === 200) {
         sent.acked = true;
         this.acked++;
@@ -147,7 +156,10 @@ export class AppendWorkload {
       if (s.file !== f) continue;
       const c = count.get(id) ?? 0;
       if (s.acked) acked++;
-      if (s.acked && c !== 1) problems.push(`acknowledged ${id} read ${c} times`);
+      if (s.acked && c !== 1) {
+        const when = `via ${s.via}, +${s.sentS.toFixed(1)}..${s.doneS.toFixed(1)} s`;
+        problems.push(`acknowledged ${id} (${when}) read ${c} times`);
+      }
       if (!s.acked && c > 1) problems.push(`${id} (unknown outcome) read ${c} times`);
     }
     if (problems.length) {
