@@ -58,16 +58,24 @@
  * Guaranteed: no acknowledged change is lost or displaced while fewer than RF metadata
  * replicas fail (a partition counts as failures for the replicas it cuts off from the
  * majority) and the path's owner set changes at most once between an acknowledged change and
- * the next reload (repair copies the record to new owners meanwhile). Not guaranteed: if all RF replicas and the primary that acknowledged a change
- * were cut off together, the majority may confirm a second history; at the heal the one
- * confirmed further wins.
+ * the next reload (repair copies the record to new owners meanwhile). Not guaranteed: if all
+ * RF replicas and the primary that acknowledged a change were cut off together, the majority
+ * may confirm a second history; at the heal the one confirmed further wins.
  *
  * @module
  */
 import type { DfsCommit } from "../../proto/dfs.ts";
 import {
-  appendMeta,
-  type BlockContent,
+  admitAppends,
+  type AppendPlan,
+  type AppendQueue,
+  concat,
+  MAX_APPEND_BYTES,
+  planAppend,
+  type QueuedAppend,
+  takeBatch,
+} from "./append_plan.ts";
+import {
   commitMerge,
   createMeta,
   type FileMeta,
@@ -75,7 +83,6 @@ import {
   type MetaOp,
   newBlockNonce,
   planMerge,
-  splitSizes,
   statMeta,
 } from "./file_meta.ts";
 import type { BlockIo } from "./node_blocks.ts";
@@ -97,10 +104,9 @@ import { metadataKey } from "./ring/id.ts";
 import { sha256Hex } from "./store/checksum.ts";
 import { KeyedMutex } from "./store/keyed_mutex.ts";
 import { ElasticoreError } from "../errors.ts";
-import type { WriteFence } from "./write_fence.ts";
 
-/** Largest single append, in bytes (it is buffered on the primary). */
-export const MAX_APPEND_BYTES = 64 * 1024 * 1024;
+export { MAX_APPEND_BYTES };
+import type { WriteFence } from "./write_fence.ts";
 
 /** Append batches of one path in flight at once. */
 const APPEND_PIPELINE = 2;
@@ -110,36 +116,6 @@ const BATCHES_PER_HOLD = 64;
 export const KNOWN_TTL_MS = 5000;
 /** Times an append is re-planned after a conflict that no replica took. */
 export const MAX_REBASES = 3;
-
-interface AppendPlan {
-  /** The record after the batch. */
-  record: FileMeta;
-  /** The ordered op (null when the batch carries no bytes). */
-  op: MetaOp | null;
-  /** The bytes of each new piece block. */
-  pieces: Uint8Array[];
-}
-
-/** Orders one batch of appends after `rec`: its bytes become new piece blocks and one op. */
-function planAppend(
-  rec: FileMeta,
-  batch: readonly { bytes: Uint8Array }[],
-  nowMs: number,
-): AppendPlan {
-  const data = concat(batch.map((a) => a.bytes));
-  if (data.byteLength === 0) return { record: rec, op: null, pieces: [] };
-  const pieces: Uint8Array[] = [];
-  let at = 0;
-  for (const size of splitSizes(data.byteLength, rec.blockBytes)) {
-    pieces.push(data.subarray(at, at += size));
-  }
-  const contents: BlockContent[] = pieces.map((p) => ({
-    size: p.byteLength,
-    checksum: sha256Hex(p),
-  }));
-  const change = appendMeta(rec, contents, Math.max(nowMs, rec.modifiedMs), newBlockNonce());
-  return { record: change.record, op: change.op, pieces };
-}
 
 /** A new incarnation id: 32 hex digits. */
 export function newFileId(): string {
@@ -151,22 +127,6 @@ class BatchFailure extends Error {
   constructor(override readonly cause: unknown, readonly maybeStored: boolean) {
     super(String(cause));
   }
-}
-
-interface QueuedAppend {
-  bytes: Uint8Array;
-  nowMs: number;
-  /** Applies only if the file then has exactly this many bytes (0: absent or empty). */
-  expectSize?: number;
-  resolve(stat: FileStat): void;
-  reject(e: unknown): void;
-  /** Times it was re-planned after a conflict. */
-  rebases: number;
-}
-
-interface AppendQueue {
-  items: QueuedAppend[];
-  running: boolean;
 }
 
 /** The primary-side operations of a node (it acts as primary for the paths it is asked). */
@@ -327,35 +287,6 @@ export class Primary {
   }
 
   /**
-   * The appends of `batch` whose size precondition holds on `rec` (the file as ordered so
-   * far; null: absent), in order; the others are refused with `dfs_size_precondition`.
-   */
-  #admit(path: string, rec: FileMeta | null, batch: QueuedAppend[]): QueuedAppend[] {
-    let size = rec?.size ?? 0;
-    const admitted: QueuedAppend[] = [];
-    for (const a of batch) {
-      if (a.expectSize !== undefined && a.expectSize !== size) {
-        a.reject(sizePrecondition(path, size, a.expectSize, "append"));
-        continue;
-      }
-      size += a.bytes.byteLength;
-      admitted.push(a);
-    }
-    return admitted;
-  }
-
-  /** Takes the next batch: the queued appends up to the batch size limit (at least one). */
-  #take(q: AppendQueue): QueuedAppend[] {
-    const limit = Math.max(4 * this.#ctx.blockBytes, MAX_APPEND_BYTES);
-    let total = 0;
-    let n = 0;
-    while (n < q.items.length && (n === 0 || total + q.items[n].bytes.byteLength <= limit)) {
-      total += q.items[n++].bytes.byteLength;
-    }
-    return q.items.splice(0, n);
-  }
-
-  /**
    * Commits batches while holding the path lock: up to {@link APPEND_PIPELINE} at once, so
    * the block writes of a batch overlap the metadata replication of the ones before; the
    * metadata of batch k+1 is replicated only after that of batch k succeeded. After a
@@ -387,7 +318,7 @@ export class Primary {
       const room = inflight.size < APPEND_PIPELINE && started < BATCHES_PER_HOLD &&
         blockStage === null;
       if (q.items.length > 0 && !broken && room) {
-        const batch = this.#admit(path, rec, this.#take(q));
+        const batch = admitAppends(path, rec, takeBatch(q, this.#ctx.blockBytes));
         if (batch.length === 0) continue;
         started++;
         const nowMs = Math.max(Date.now(), ...batch.map((a) => a.nowMs));
@@ -602,18 +533,4 @@ export class Primary {
       });
     });
   }
-}
-
-/** Concatenates byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let n = 0;
-  for (const p of parts) n += p.byteLength;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
