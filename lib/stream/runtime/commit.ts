@@ -270,3 +270,35 @@ export function compareTasks(a: string, b: string): number {
   const pb = b.slice(1).split(".").map(Number);
   return pa[0] - pb[0] || pa[1] - pb[1];
 }
+
+/** Attempts to store a job record through transient failures (about 10 s in all). */
+const PERSIST_ATTEMPTS = 8;
+
+/**
+ * Stores job record `next` over `version`; resolves with the new version, or null if someone
+ * else changed the record (another manager owns the job). A write whose outcome was unknown
+ * (a timed-out proposal during a leader change) is retried; if it had landed, the retry's
+ * compare-and-set misses on exactly `next`, which is then adopted.
+ */
+export async function storeJobRecord(
+  meta: MetaStore,
+  next: JobRecord,
+  version: number,
+  stopped: () => boolean,
+): Promise<number | null> {
+  const key = metaKeys.job(next.id);
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await meta.put(key, next, version);
+    } catch (e) {
+      if (isCasMismatch(e)) {
+        const cur = await meta.get<JobRecord>(key);
+        // Our own earlier attempt landed.
+        if (cur && JSON.stringify(cur.value) === JSON.stringify(next)) return cur.version;
+        return null;
+      }
+      if (!isTransientFsError(e) || attempt >= PERSIST_ATTEMPTS || stopped()) throw e;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}

@@ -23,6 +23,7 @@ import {
   type Manifest,
   metaKeys,
   retryTransient,
+  storeJobRecord,
 } from "./commit.ts";
 import type { WorkerInfo } from "./directory.ts";
 import type { StreamFs } from "./fs.ts";
@@ -35,14 +36,11 @@ import type {
   StreamTaskDone,
   TaskProgress,
 } from "./messages.ts";
-import { isCasMismatch, type MetaStore } from "./meta.ts";
+import type { MetaStore } from "./meta.ts";
 import { FINAL_CHECKPOINT } from "./task.ts";
 import { type JobView, placeTasks, type RateSample, stageViews } from "./views.ts";
 
 type Assignment = Readonly<Record<string, string>>;
-
-/** Attempts to store a job record through transient failures (about 10 s in all). */
-const PERSIST_ATTEMPTS = 8;
 
 /** What a driver needs from its job manager. */
 export interface DriverDeps {
@@ -207,34 +205,19 @@ export class JobDriver {
   }
 
   /**
-   * Stores `next` over the record version this driver holds. A write whose outcome was unknown
-   * (a timed-out proposal during a leader change) is retried; if it had landed, the retry's
-   * compare-and-set misses on exactly `next`, which is then adopted. A record changed by
-   * anyone else means another manager owns the job: this driver lets go.
+   * Stores `next` over the record version this driver holds ({@link storeJobRecord}). A record
+   * changed by anyone else means another manager owns the job: this driver lets go.
    */
   async #persist(next: JobRecord): Promise<boolean> {
-    const key = metaKeys.job(next.id);
-    for (let attempt = 1;; attempt++) {
-      try {
-        this.#version = await this.#deps.meta.put(key, next, this.#version);
-        break;
-      } catch (e) {
-        if (isCasMismatch(e)) {
-          const cur = await this.#deps.meta.get<JobRecord>(key);
-          if (cur && JSON.stringify(cur.value) === JSON.stringify(next)) {
-            this.#version = cur.version; // our own earlier attempt landed
-            break;
-          }
-          this.#deps.logger?.warn("job {id} was changed by another manager; letting go", {
-            id: next.id,
-          });
-          this.stop();
-          return false;
-        }
-        if (!isTransientFsError(e) || attempt >= PERSIST_ATTEMPTS || this.#stopped) throw e;
-        await delay(250 * attempt);
-      }
+    const version = await storeJobRecord(this.#deps.meta, next, this.#version, () => this.#stopped);
+    if (version === null) {
+      this.#deps.logger?.warn("job {id} was changed by another manager; letting go", {
+        id: next.id,
+      });
+      this.stop();
+      return false;
     }
+    this.#version = version;
     this.#record = next;
     this.#deps.changed();
     return true;
