@@ -82,9 +82,9 @@ import {
   type FileStat,
   type MetaOp,
   newBlockNonce,
-  planMerge,
   statMeta,
 } from "./file_meta.ts";
+import { planMerge } from "./file_layout.ts";
 import type { BlockIo } from "./node_blocks.ts";
 import type { NodeContext } from "./node_context.ts";
 import { exists, notFound, sizePrecondition, unavailable } from "./node_errors.ts";

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type FileMeta, type FileStat, locate } from "./file_meta.ts";
+import { locate } from "./file_layout.ts";
+import type { FileMeta, FileStat } from "./file_meta.ts";
 import type { BlockIo } from "./node_blocks.ts";
 import { userError } from "./node_errors.ts";
 

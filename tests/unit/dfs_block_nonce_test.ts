@@ -13,9 +13,9 @@ import {
   createMeta,
   isBlockOf,
   newBlockNonce,
-  planMerge,
   validateMeta,
 } from "../../lib/dfs/file_meta.ts";
+import { planMerge } from "../../lib/dfs/file_layout.ts";
 
 const SHA = "a".repeat(64);
 const SHB = "b".repeat(64);

@@ -13,14 +13,12 @@ import {
   encodeOp,
   FILE_META_SCHEMAS,
   type FileMeta,
-  isCompact,
-  locate,
   type MetaOp,
   overwriteMeta,
-  planMerge,
   splitSizes,
   statMeta,
 } from "../../lib/dfs/file_meta.ts";
+import { isCompact, locate, planMerge } from "../../lib/dfs/file_layout.ts";
 import { ReplicaApplier } from "../../lib/dfs/store/replica_applier.ts";
 import { sha256Hex } from "../../lib/dfs/store/checksum.ts";
 import { blockKey, ringIdToHex } from "../../lib/dfs/ring/id.ts";
