@@ -200,9 +200,14 @@ export class DfsNode implements NodeContext {
     return this.ring.locate(key, extra);
   }
 
-  /** See {@link NodeContext.owners}. */
-  owners(key: RingId): Promise<string[]> {
-    return this.ring.owners(key);
+  /** See {@link NodeContext.quorumOwners}. */
+  quorumOwners(key: RingId): string[] {
+    return this.ring.quorumOwners(key);
+  }
+
+  /** See {@link NodeContext.isDead}. */
+  isDead(id: string): boolean {
+    return this.ring.isDead(id);
   }
 
   /** See {@link NodeContext.suspect}. */

@@ -79,10 +79,13 @@ export interface NodeContext {
    */
   locate(key: RingId, extra?: number): Promise<string[]>;
   /**
-   * The RF owners of `key`: the first RF members in ring order not declared dead, suspected
-   * ones included. A metadata change must reach a majority of them (`node_meta_sync.ts`).
+   * The RF quorum owners of `key`: its first RF successors among every known member, dead
+   * ones included for a grace period (`RingLocator.quorumOwners`). A metadata reload must hear
+   * from a majority of them and a change must reach a majority (`node_meta_sync.ts`).
    */
-  owners(key: RingId): Promise<string[]>;
+  quorumOwners(key: RingId): string[];
+  /** Whether membership declared `id` dead (it is not asked anything then). */
+  isDead(id: string): boolean;
   /** Notes that `id` did not answer: placement skips it for a while. */
   suspect(id: string): void;
   /** Notes that `id` answered: placement stops skipping it. */

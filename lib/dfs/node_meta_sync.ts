@@ -5,12 +5,11 @@
  * - {@link reloadRecord}: the authoritative record, read from every candidate replica (the RF
  *   replicas and the fall-back successors), the ring owners and the local store: the newest by
  *   `(version, appendSeq)`, then the one held by the most replicas, then the highest history
- *   head (`meta_head.ts`), so every primary resolves a split the same way. Every owner (the
- *   first RF members in ring order not declared dead, suspected or not) must answer, else
- *   `dfs_unavailable`: a write quorum of owners and this read quorum meet even when the owner
- *   set changed once in between.
- * - {@link replicateRecord} / {@link replicateOp}: W = RF, a majority of the owners among
- *   them, so the next reload meets every acknowledged change. A replica counts only when it stored
+ *   head (`meta_head.ts`), so every primary resolves a split the same way. A majority of the
+ *   path's quorum owners (`RingLocator.quorumOwners`: its first RF successors among all known
+ *   members, a dead one included for a grace period) must answer, else `dfs_unavailable`.
+ * - {@link replicateRecord} / {@link replicateOp}: W = RF, a majority of the quorum owners
+ *   among them, so the next reload meets every acknowledged change. A replica counts only when it stored
  *   exactly this record, or applied exactly this op at this number (a verified duplicate
  *   included). A replica that refuses because it holds a newer record, or a different record
  *   or op under the same number, is a conflict: the write fails with a retryable
@@ -76,8 +75,9 @@ export async function readRecords(
   path: string,
   cands: readonly string[],
 ): Promise<{ local: FileMeta | null; all: FileMeta[]; owners: string[]; ownersAnswered: number }> {
-  const owners = await ctx.owners(metadataKey(path));
-  const peers = [...new Set([...cands, ...owners])].filter((p) => p !== ctx.self);
+  const owners = ctx.quorumOwners(metadataKey(path));
+  // An owner declared dead counts as not answering (asking it would only wait out the deadline).
+  const peers = [...new Set([...cands, ...owners])].filter((p) => p !== ctx.self && !ctx.isDead(p));
   let ownersAnswered = owners.includes(ctx.self) ? 1 : 0;
   const local = await ctx.localMeta(path);
   const others = await Promise.all(
@@ -134,15 +134,13 @@ export async function reloadRecord(
   cands: readonly string[],
 ): Promise<FileMeta | null> {
   const { local, all, owners, ownersAnswered } = await readRecords(ctx, path, cands);
-  // An acknowledged change reached a majority of the owners of its time (`toReplicas`). A
-  // base read that misses one of them can fork the history (DFS-9); hearing from every owner
-  // not declared dead still meets it after one change of the owner set (a member declared
-  // dead, or one back), where a majority would not.
-  if (ownersAnswered < owners.length) {
+  // An acknowledged change reached a majority of the quorum owners (`toReplicas`); a base
+  // read that hears from a majority of them meets it. One that does not could order on a
+  // stale base and fork the history (DFS-9).
+  if (ownersAnswered < ownerQuorum(owners)) {
     throw unavailable(
       `only ${ownersAnswered} of the ${owners.length} metadata owners of ${path} ` +
-        `(${owners.join(", ")}) answered; each must (or be declared dead) before a change ` +
-        `is ordered`,
+        `(${owners.join(", ")}) answered; a majority must before a change is ordered`,
     );
   }
   const best = authoritative(all);
@@ -190,7 +188,7 @@ async function toReplicas(
   // Every attempt settles before the outcome is decided, so `reached` is final.
   await Promise.all(Array.from({ length: ctx.rf }, worker));
   if (done >= ctx.rf) {
-    const owners = await ctx.owners(metadataKey(path));
+    const owners = ctx.quorumOwners(metadataKey(path));
     const onOwners = took.filter((p) => owners.includes(p)).length;
     if (onOwners < ownerQuorum(owners)) {
       throw new ReplicationError(

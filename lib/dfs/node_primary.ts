@@ -48,19 +48,21 @@
  * the newest confirmed point of its chain. Blocks of a discarded history never collide with
  * the winner's: every append and merge names its new blocks with a fresh nonce.
  *
- * Owner quorum (DFS-9): placement skips suspected nodes, so a node that cannot reach a path's
- * owners can find itself first among its candidates and act as primary. A reload must
- * therefore hear from every owner not declared dead and every change must reach a majority
- * of them: a primary that cannot answers `dfs_unavailable` instead of ordering on a stale
- * base. (An owner that stops answering blocks reloads of its paths until SWIM declares it
- * dead; a primary with the record cached goes on meanwhile.)
+ * Owner quorum (DFS-9): placement skips suspected and dead nodes, so a node that cannot reach
+ * a path's owners can find itself first among its candidates and act as primary, and the
+ * owners of a path move whenever a member dies or comes back. A reload must therefore hear
+ * from a majority of the path's quorum owners, a set that does not move with failures
+ * (`RingLocator.quorumOwners`), and every change must reach a majority of them: a primary
+ * that cannot answers `dfs_unavailable` instead of ordering on a stale base. A path stays
+ * writable while a majority of its owners is reachable.
  *
  * Guaranteed: no acknowledged change is lost or displaced while fewer than RF metadata
  * replicas fail (a partition counts as failures for the replicas it cuts off from the
- * majority) and the path's owner set changes at most once between an acknowledged change and
- * the next reload (repair copies the record to new owners meanwhile). Not guaranteed: if all
- * RF replicas and the primary that acknowledged a change were cut off together, the majority
- * may confirm a second history; at the heal the one confirmed further wins.
+ * majority). A member dead for longer than the owners' grace period is replaced; a record
+ * it held on a majority with one other owner then relies on that owner answering (repair
+ * copies it meanwhile). Not guaranteed: if all RF replicas and the primary that acknowledged
+ * a change were cut off together, the majority may confirm a second history; at the heal the
+ * one confirmed further wins.
  *
  * @module
  */
@@ -163,7 +165,7 @@ export class Primary {
 
   /**
    * The replica candidates of `path` and its authoritative record: cached, or reloaded from
-   * the replicas (every owner must answer). After a reload the candidates are
+   * the replicas (a majority of the quorum owners must answer). After a reload the candidates are
    * placed again: owners that answered it are no longer suspected.
    */
   async #placed(path: string): Promise<{ cands: string[]; base: FileMeta | null }> {

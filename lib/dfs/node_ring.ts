@@ -16,8 +16,16 @@ import type { PeerAddress } from "../transport/types.ts";
 import { unavailable } from "./node_errors.ts";
 import type { RingSide } from "./node_repair.ts";
 import { inOpenClosed, type RingId, ringIdOf } from "./ring/id.ts";
+import { sortByRingId, trueSuccessors } from "./ring/invariants.ts";
 import { RingNode } from "./ring/node.ts";
 import type { LookupResult } from "./ring/types.ts";
+
+/**
+ * How long a member declared dead keeps its place among the quorum owners of its keys
+ * ({@link RingLocator.quorumOwners}): a crashed node that restarts within it finds its
+ * metadata still counted; one gone for longer is replaced (one change of the owner set).
+ */
+export const OWNER_GRACE_MS = 10 * 60_000;
 
 /** How long a node that failed an RPC is placed last. */
 const SUSPECT_MS = 5000;
@@ -49,6 +57,10 @@ export class RingLocator implements RingSide {
   readonly #o: RingLocatorOptions;
   readonly #members = new Map<string, PeerAddress>();
   readonly #dead = new Set<string>();
+  /** When each member now dead was declared dead. */
+  readonly #deadSince = new Map<string, number>();
+  /** The quorum members sorted by ring id, until a member joins or a grace ends. */
+  #quorum: { sorted: string[]; until: number } | undefined;
   readonly #suspects = new Map<string, number>();
   readonly #lookups = new Map<number, (r: LookupResult) => void>();
   readonly #cache = new Map<RingId, { list: string[]; until: number }>();
@@ -69,6 +81,7 @@ export class RingLocator implements RingSide {
 
   /** Enters the ring (see `DfsStartOptions`) and starts ticking. */
   start(members: Record<string, PeerAddress>, join: boolean): void {
+    this.#quorum = undefined;
     for (const [id, addr] of Object.entries(members)) {
       if (id !== this.#o.self) {
         this.#members.set(id, addr);
@@ -105,8 +118,10 @@ export class RingLocator implements RingSide {
 
   /** `id` joined at `addr`. */
   memberJoined(id: string, addr: PeerAddress): void {
+    if (!this.#members.has(id)) this.#quorum = undefined;
     this.#members.set(id, addr);
     this.#dead.delete(id);
+    this.#deadSince.delete(id);
     this.#suspects.delete(id);
     this.#o.rpc.addPeer(id, addr);
     if (this.core.status === "idle") this.core.join(id);
@@ -118,6 +133,7 @@ export class RingLocator implements RingSide {
   /** `id` is dead. */
   memberDead(id: string): void {
     this.#dead.add(id);
+    if (!this.#deadSince.has(id)) this.#deadSince.set(id, Date.now());
     this.core.onMemberDead(id);
     this.#changed();
     this.#flush();
@@ -139,6 +155,11 @@ export class RingLocator implements RingSide {
     if (until > Date.now()) return true;
     this.#suspects.delete(id);
     return false;
+  }
+
+  /** Whether `id` was reported dead (and has not joined since). */
+  isDead(id: string): boolean {
+    return this.#dead.has(id);
   }
 
   /** Members not reported dead, this node included. */
@@ -247,6 +268,29 @@ export class RingLocator implements RingSide {
       this.#cache.delete(key);
       await new Promise((r) => setTimeout(r, this.#o.tickMs * 2));
     }
+  }
+
+  /**
+   * The RF quorum owners of `key`: its first RF successors in ring order among every member
+   * known, dead ones included until {@link OWNER_GRACE_MS} after they were declared dead. The
+   * set does not move when a member crashes, pauses or is cut off, so a majority of it read
+   * and a majority of it written always meet (`node_meta_sync.ts`); a cut-off primary cannot
+   * form one with fall-back nodes.
+   */
+  quorumOwners(key: RingId): string[] {
+    const now = Date.now();
+    if (!this.#quorum || now >= this.#quorum.until) {
+      let until = Infinity;
+      const ids = [this.#o.self];
+      for (const id of this.#members.keys()) {
+        const since = this.#deadSince.get(id);
+        if (since !== undefined && now - since >= OWNER_GRACE_MS) continue;
+        if (since !== undefined) until = Math.min(until, since + OWNER_GRACE_MS);
+        ids.push(id);
+      }
+      this.#quorum = { sorted: sortByRingId(ids), until };
+    }
+    return trueSuccessors(this.#quorum.sorted, key, this.#o.rf);
   }
 
   /**

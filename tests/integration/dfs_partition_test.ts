@@ -4,11 +4,14 @@
  * with `ELASTICORE_DEBUG_FAULTS=1` so the transport's fault hook can cut links), split 3 | 3
  * with the Raft minority (one master) on one side. Clients append to the same files through
  * every node on both sides; after the heal, the minority side must have acknowledged nothing
- * (its appends fail with `dfs_no_quorum` / 503, or time out), and every acknowledged append
+ * (its appends fail with `dfs_no_quorum` or `dfs_unavailable` / 503, or time out), the
+ * majority side must have kept writing the files most of whose owners it holds, and every acknowledged append
  * must be in every file exactly once, every metadata replica holding the same record.
  */
 import assert from "node:assert/strict";
 import { ChaosCluster, sleep } from "../../scripts/chaos/cluster.ts";
+import { metadataKey } from "../../lib/dfs/ring/id.ts";
+import { sortByRingId, trueSuccessors } from "../../lib/dfs/ring/invariants.ts";
 
 /** Fast failure detection (the fence lease follows: half of 4 × 200 ms = 400 ms). */
 const SET = [
@@ -18,7 +21,23 @@ const SET = [
 ];
 const MINORITY = ["m1", "w1", "w2"];
 const MAJORITY = ["m2", "m3", "w3"];
-const FILES = ["/part/a", "/part/b", "/part/c"];
+
+/**
+ * A path is writable only on the side holding a majority of its metadata owners (DFS-9):
+ * two files owned mostly by the Raft majority side (it keeps writing them) and one owned
+ * mostly by the minority side (it stores appends there but cannot confirm them).
+ */
+function pickFiles(): string[] {
+  const sorted = sortByRingId([...MINORITY, ...MAJORITY]);
+  const onMajority = (f: string) =>
+    trueSuccessors(sorted, metadataKey(f), 3).filter((id) => MAJORITY.includes(id)).length;
+  const names = Array.from({ length: 64 }, (_, i) => `/part/f${i}`);
+  return [
+    ...names.filter((f) => onMajority(f) >= 2).slice(0, 2),
+    ...names.filter((f) => onMajority(f) <= 1).slice(0, 1),
+  ];
+}
+const FILES = pickFiles();
 const CLIENT_MS = 8_000;
 
 interface Outcome {
@@ -138,6 +157,7 @@ Deno.test({
       console.log(
         `during the cut: minority ${minority.length} appends, ` +
           `${count(minority, (o) => o.code === "dfs_no_quorum")} dfs_no_quorum, ` +
+          `${count(minority, (o) => o.code === "dfs_unavailable")} dfs_unavailable, ` +
           `${count(minority, (o) => o.status === 0)} timed out; majority ` +
           `${count(majority, (o) => o.status === 200)} of ${majority.length} acknowledged`,
       );
@@ -147,8 +167,8 @@ Deno.test({
         "the minority side acknowledged nothing",
       );
       assert.ok(
-        minority.some((o) => o.status === 503 && o.code === "dfs_no_quorum"),
-        "minority appends are refused with dfs_no_quorum",
+        minority.some((o) => o.status === 503 && /^dfs_(no_quorum|unavailable)$/.test(o.code)),
+        "minority appends are refused with dfs_no_quorum or dfs_unavailable",
       );
       for (const o of majority) if (o.status === 200) acked.get(o.file)!.push(o.line);
       assert.ok(count(majority, (o) => o.status === 200) > 0, "the majority side kept writing");

@@ -1,15 +1,17 @@
 /**
- * Issue #6, the hole left by the write fence: a primary cut off with the minority still
- * stores (unacknowledged) appends on its side's replicas for up to one lease. After the heal
- * those must not displace the appends the majority acknowledged meanwhile, even when the
- * minority stored more of them (`lib/dfs/meta_order.ts`).
+ * Issue #6, the hole left by the write fence: a primary cut off from the Raft majority still
+ * stores (unacknowledged) appends on its side's replicas for up to one lease; and since DFS-9
+ * a change needs a majority of the path's quorum owners (`RingLocator.quorumOwners`).
  *
- * Six in-process nodes, RF 3. The path's replicas are s0 s1 s2 (then s3 s4 s5). The links
+ * Six in-process nodes, RF 3. The path's owners are s0 s1 s2 (then s3 s4 s5). The links
  * between {s0, s1, s3} and {s2, s4, s5} are cut (the transport's fault hook) and each side is
- * told the other is dead, as SWIM would. The minority primary s0 keeps its lease (check
- * passes) but its confirmations fail: its 6 appends are stored on s0 s1 s3 and refused. The
- * majority primary s2 acknowledges 2 appends on s2 s4 s5. Then the links heal, anti-entropy
- * runs, and every reader must see exactly the acknowledged appends.
+ * told the other is dead, as SWIM would; the Raft majority is on the {s2, s4, s5} side. The
+ * minority primary s0 holds two owners and keeps its lease (check passes) but its
+ * confirmations fail: its 6 appends are stored on s0 s1 s3 and refused. The majority side
+ * holds one owner: it acknowledges nothing on this path (before DFS-9 it acknowledged on s2
+ * s4 s5, a history the owners s0 s1 never saw). Then the links heal, anti-entropy runs, and
+ * every reader must read the same bytes: the acknowledged ones exactly once, the refused ones
+ * at most once.
  */
 import assert from "node:assert/strict";
 import { DfsTestCluster } from "../../lib/dfs/node_testing.ts";
@@ -92,9 +94,15 @@ Deno.test("dfs node: after a partition heals, unconfirmed appends never displace
       const rec = await c.node(id).localMeta(path);
       assert.equal(rec?.appendSeq, 7, `${id} stored the unacknowledged appends`);
     }
-    // The majority primary acknowledges 2 (fewer) appends on its side.
-    for (let i = 0; i < 2; i++) await c.node(s[2]).append(path, enc.encode(`maj${i}\n`));
-    assert.equal((await c.node(s[2]).localMeta(path))?.appendSeq, 3);
+    // The Raft majority side holds one of the three owners: it acknowledges nothing here.
+    for (let i = 0; i < 2; i++) {
+      const err = await c.node(s[2]).append(path, enc.encode(`maj${i}\n`)).then(
+        () => null,
+        (e) => e,
+      );
+      assert.equal(codeOf(err), "dfs_unavailable", `majority-side append ${i}: ${err}`);
+    }
+    assert.equal((await c.node(s[2]).localMeta(path))?.appendSeq, 1);
 
     // The heal.
     for (const id of c.nodes.keys()) {
@@ -112,15 +120,16 @@ Deno.test("dfs node: after a partition heals, unconfirmed appends never displace
       for (const id of c.nodes.keys()) await c.node(id).repairNow();
     }
 
-    const acked = "base\nmaj0\nmaj1\n";
-    for (const id of c.nodes.keys()) assert.equal(await text(id), acked, `read through ${id}`);
-    for (const id of [s[0], s[1], s[2]]) {
-      const rec = await c.node(id).localMeta(path);
-      assert.equal(rec?.appendSeq, 3, `owner ${id} holds the acknowledged history`);
-    }
-    // The old minority primary builds on the acknowledged history.
-    await c.node(s[0]).append(path, enc.encode("after\n"));
-    assert.equal(await text(s[4]), acked + "after\n");
+    // Every reader reads the same bytes: "base", then each refused append at most once.
+    const seen = await text(s[0]);
+    for (const id of c.nodes.keys()) assert.equal(await text(id), seen, `read through ${id}`);
+    const lines = seen.split("\n").filter(Boolean);
+    assert.equal(lines[0], "base");
+    assert.equal(new Set(lines).size, lines.length, `no line twice: ${seen}`);
+    assert.ok(lines.every((l) => l === "base" || /^min[0-5]$/.test(l)), seen);
+    // The old majority-side primary builds on the owners' history.
+    await c.node(s[2]).append(path, enc.encode("after\n"));
+    assert.equal(await text(s[4]), seen + "after\n");
   } finally {
     await c.close();
   }

@@ -6,8 +6,11 @@
  * nodes. A second history; the owners' one, confirmed further, later replaced it and the
  * append was lost.
  *
- * The primary now needs a majority of the owners (the first RF members in ring order that
- * are not declared dead, suspected or not) to answer its reload and to take every change.
+ * The primary now needs a majority of the path's quorum owners (its first RF successors among
+ * every known member, dead ones included for a grace period) to answer its reload and to take
+ * every change. A second replay showed why the set must not move with failures: with owners
+ * taken among live members, an append acknowledged on two owners while a third was dead was
+ * missed by a primary that heard from the third (back again) and one other.
  *
  * Six in-process nodes, RF 3; the path's ring order is s0 .. s5.
  */
@@ -77,6 +80,32 @@ Deno.test("dfs node: appends go on while one owner is unreachable", async () => 
     await c.node(s[0]).append(path, enc.encode("c\n"));
     const got = await new Response((await c.node(s[2]).get(path)).body).text();
     assert.equal(got, "a\nb\nc\n");
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("dfs node: a path's quorum owners stay put while an owner is dead", async () => {
+  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
+  const path = "/owners/dead";
+  const key = metadataKey(path);
+  try {
+    await c.settled();
+    const s = await c.node("n1").locate(key, 3);
+    assert.deepEqual(c.node(s[0]).quorumOwners(key), s.slice(0, 3));
+    await c.node(s[0]).append(path, enc.encode("a\n"));
+    // s1 crashes: everyone declares it dead; the owners do not move, so s3 (now among the
+    // live replicas) does not count towards a majority.
+    cut(c, s[0], s[1], true);
+    for (const id of c.nodes.keys()) if (id !== s[1]) c.node(id).memberDead(s[1]);
+    assert.deepEqual(c.node(s[0]).quorumOwners(key), s.slice(0, 3));
+    assert.equal((await c.node(s[0]).locate(key, 0))[2], s[3], "s3 replaces s1 as a replica");
+    await c.node(s[0]).append(path, enc.encode("b\n")); // on s0 s2 s3: two owners
+    // s2 is cut off from s0 too: one owner left, nothing is acknowledged.
+    cut(c, s[0], s[2], true);
+    c.node(s[0]).suspect(s[2]);
+    const err = await c.node(s[0]).append(path, enc.encode("c\n")).then(() => null, (e) => e);
+    assert.equal(codeOf(err), "dfs_unavailable", String(err));
   } finally {
     await c.close();
   }
