@@ -18,7 +18,6 @@ import { CheckpointCoordinator, type CoordinatorEffect } from "../checkpoint/coo
 import type { JobSpec } from "../spec.ts";
 import {
   commitManifest,
-  isTransientFsError,
   type JobRecord,
   type Manifest,
   metaKeys,
