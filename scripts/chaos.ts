@@ -204,7 +204,8 @@ async function main(): Promise<void> {
     totals.jobs += r.ops.jobs;
     totals.faults += Object.values(r.faults.applied).reduce((s, n) => s + n, 0);
     if (a.jsonl) {
-      const { samples: _s, faultLog: _l, ...rest } = r;
+      // Resource samples are kept (a soak's memory curve is the evidence); the fault log is not.
+      const { faultLog: _l, ...rest } = r;
       await Deno.writeTextFile(a.jsonl, JSON.stringify(rest) + "\n", { append: true });
     }
   }
