@@ -142,6 +142,9 @@ export class DfsNode implements NodeContext {
       rpc: this.rpc,
       tickMs: opts.tickMs ?? 100,
       onChange: () => this.#onRingChange(),
+      onStatus: (event, detail) => {
+        this.log.info("DFS ring: {event} ({detail})", { event, detail });
+      },
     });
     this.#blocks = new BlockIo(this);
     this.#primary = new Primary(this, this.#blocks, this.fence);

@@ -48,6 +48,8 @@ export interface RingLocatorOptions {
   tickMs: number;
   /** Called when neighbours or membership changed. */
   onChange: () => void;
+  /** Told when this node leaves the ring (every successor failed) and when it is back. */
+  onStatus?: (event: "alone" | "joined", detail: string) => void;
 }
 
 /** See the module documentation. */
@@ -201,11 +203,15 @@ export class RingLocator implements RingSide {
           done?.(e);
           break;
         }
-        case "neighbors":
         case "joined":
+          this.#o.onStatus?.("joined", `through ${e.successor}`);
+          this.#changed();
+          break;
+        case "neighbors":
           this.#changed();
           break;
         case "alone":
+          this.#o.onStatus?.("alone", "every successor failed; rejoining");
           break;
       }
     }
