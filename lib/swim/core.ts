@@ -356,7 +356,19 @@ export class SwimCore extends MembershipState {
 
   #onPing(fromAddr: string, ping: Ping): void {
     if (ping.target !== this.id) return;
-    this.#send(fromAddr, ping.from, { type: "swim.ack", body: { seq: ping.seq, from: this.id } });
+    // A member we hold dead is probing us: it was cut off while it was declared dead and the
+    // gossip about it ran out meanwhile. Tell it with the ack, so it refutes now instead of at
+    // its next push/pull, up to 45 s later, out of everyone's view until then (DFS-10).
+    const sender = this.table.get(ping.from);
+    const notice: Update[] = sender?.status === "dead"
+      ? [{ t: "dead", id: sender.id, inc: sender.inc, from: this.id }]
+      : [];
+    this.#send(
+      fromAddr,
+      ping.from,
+      { type: "swim.ack", body: { seq: ping.seq, from: this.id } },
+      notice,
+    );
   }
 
   #onPingReq(fromAddr: string, req: PingReq): void {

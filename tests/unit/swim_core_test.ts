@@ -231,3 +231,25 @@ Deno.test("swim: malformed datagrams are rejected with a typed error", () => {
   assert.equal(ok, undefined);
   assert.equal(sends(collect(a))[0].msg.type, "swim.ack");
 });
+
+Deno.test("swim: a member declared dead while cut off learns it from the ack to its next ping and refutes", () => {
+  const ids = ["a", "b"];
+  const a = makeNode("a", ids);
+  const b = makeNode("b", ids);
+  // b declared a dead (a was cut off); the gossip about it never reached a.
+  deliver(b, "c", gossip("c", [{ t: "dead", id: "a", inc: 0, from: "c" }]), 100);
+  assert.equal(b.core.member("a")?.status, "dead");
+  // The cut heals; a still holds b alive and probes it.
+  const ping = firstOf(tickTo(a, 1000), "swim.ping");
+  assert.equal(ping.to, "b");
+  const ack = firstOf(deliver(b, "a", ping.msg, 1005), "swim.ack");
+  const notice = (ack.msg.body.gossip ?? []).find((u) => u.id === "a");
+  assert.deepEqual(notice, { t: "dead", id: "a", inc: 0, from: "b" }, "the ack tells a");
+  deliver(a, "b", ack.msg, 1010);
+  const inc = a.core.member("a")!.inc;
+  assert.ok(inc > 0, "a refutes with a higher incarnation");
+  // Its alive message brings it back in b's view.
+  const alive = { t: "alive" as const, id: "a", inc, addr: "a:7401", meta: {} };
+  deliver(b, "a", gossip("a", [alive]), 1100);
+  assert.equal(b.core.member("a")?.status, "alive");
+});
