@@ -38,6 +38,7 @@ Deno.test({
         await p.waitFor((l) => l.event === "loss", 10_000, "loss ack", from.get(p.id));
       }));
       await new Promise((r) => setTimeout(r, WINDOW_MS));
+      const windowEnd = Date.now();
       await Promise.all(procs.map((p) => p.send("loss 0")));
       const after = await Promise.all(procs.map((p) => p.stats()));
       const sum = (k: string, xs: Record<string, number>[]) => xs.reduce((a, s) => a + s[k], 0);
@@ -46,6 +47,12 @@ Deno.test({
       const deaths = procs.flatMap((p) =>
         since(p).filter((l) => l.event === "dead").map((l) => `${p.id}→${l.member}`)
       );
+      // Every node's membership events about `ids`, oldest first: how a failure came about.
+      const story = (ids: Set<string>) =>
+        procs.flatMap((q) =>
+          q.lines.filter((l) => l.member !== undefined && ids.has(l.member))
+            .map((l) => `${l.t} ${q.id}: ${l.event} ${l.member}@${l.inc}`)
+        ).sort().join("\n");
       const suspicions = procs.flatMap((p) => since(p).filter((l) => l.event === "suspect"));
       const sent = delta("datagramsOut");
       const dropped = delta("faultDrops");
@@ -57,6 +64,7 @@ Deno.test({
           `refutations ${delta("refutations")}, deaths ${deaths.length}`,
       );
       assert.ok(dropped > 0.05 * sent, "the injected loss did not take effect");
+      if (deaths.length > 0) console.log(story(new Set(deaths.map((d) => d.split("→")[1]))));
       assert.deepEqual(deaths, [], "false positives under 10% loss");
       for (const p of procs) {
         // A suspicion raised in the last periods is refuted within the suspicion timeout; only
@@ -66,6 +74,10 @@ Deno.test({
         while (notAlive.length > 0 && Date.now() < until) {
           await new Promise((r) => setTimeout(r, 500));
           notAlive = (await p.members()).filter((m) => m.state !== "alive");
+        }
+        if (notAlive.length > 0) {
+          // Explain the failure: every node's story of the members left down, oldest first.
+          console.log(`window ended at ${windowEnd}\n${story(new Set(notAlive.map((m) => m.id)))}`);
         }
         assert.deepEqual(notAlive, [], `${p.id} sees members not alive at the end`);
       }
