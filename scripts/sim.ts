@@ -34,6 +34,22 @@ function withSteps<T extends { seed: number }>(
   return steps === undefined ? opts : { ...opts, steps };
 }
 
+/** The command that reruns one seed with every other option of this run. */
+export function replayCommand(args: string[], protocol: string, seed: number): string {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i];
+    const hasValue = args[i + 1] !== undefined && !args[i + 1].startsWith("--");
+    if (name === "--seed" || name === "--seeds" || name === "--protocol") {
+      if (hasValue) i++;
+      continue;
+    }
+    kept.push(name);
+    if (hasValue) kept.push(args[++i]);
+  }
+  return ["deno task sim --protocol", protocol, "--seed", String(seed), ...kept].join(" ");
+}
+
 function parseArgs(
   args: string[],
 ): { protocol: string; seed: number; seeds: number; steps?: number; extra: Options } {
@@ -108,7 +124,7 @@ if (import.meta.main) {
       failed++;
       if (e instanceof SimulationFailure) {
         console.error(e.message);
-        console.error(`replay: deno task sim --protocol ${parsed.protocol} --seed ${s}`);
+        console.error(`replay: ${replayCommand(Deno.args, parsed.protocol, s)}`);
       } else throw e;
     }
   }

@@ -32,7 +32,7 @@ import {
   REAP_TIMER,
   SUSPECT_TIMER,
 } from "./state.ts";
-import type { RandomSource, SwimEffect } from "./types.ts";
+import type { Member, RandomSource, SwimEffect } from "./types.ts";
 
 const PROBE_TIMER = "probe";
 const PROBE_TIMEOUT_TIMER = "probe_timeout";
@@ -43,6 +43,12 @@ const RELAY_TIMER = "relay:";
 const DATAGRAM_OVERHEAD = 64;
 /** Most ping-req relays in flight; more are refused (flood protection). */
 const MAX_RELAYS = 1024;
+/** Most corrections sent back for one datagram (each is a small alive message). */
+const MAX_CORRECTIONS = 8;
+/** Probe periods before a stranger that keeps pinging us is introduced again. */
+const INTRODUCTION_BACKOFF_PERIODS = 8;
+/** Strangers remembered at most (a bound against a flood of made-up ids). */
+const MAX_INTRODUCTIONS = 256;
 
 interface ProbeState {
   seq: number;
@@ -76,6 +82,8 @@ export class SwimCore extends MembershipState {
   #seq = 0;
   #probe: ProbeState | undefined;
   #relays = new Map<number, Relay>();
+  /** Strangers we started a push/pull with, and when we may do so again. */
+  #introductions = new Map<string, number>();
   #lastWake: number | undefined;
   #started = false;
   #joinSeeds: string[] = [];
@@ -181,10 +189,13 @@ export class SwimCore extends MembershipState {
     const from = msg.body.from;
     if (from === this.id || from.length === 0) return this.#after();
     const gossip = msg.body.gossip;
+    this.corrections = [];
     if (gossip) { for (const u of gossip) this.applyUpdate(u); }
+    const owed = this.takeCorrections(MAX_CORRECTIONS);
+    const pingForUs = msg.type === "swim.ping" && msg.body.target === this.id;
     switch (msg.type) {
       case "swim.ping":
-        this.#onPing(fromAddr, msg.body);
+        this.#onPing(fromAddr, msg.body, owed);
         break;
       case "swim.ping_req":
         this.#onPingReq(fromAddr, msg.body);
@@ -197,6 +208,15 @@ export class SwimCore extends MembershipState {
         break;
       case "swim.gossip":
         break;
+    }
+    // What we owe the sender goes back on the ack to its ping, or else in a datagram of its own.
+    if (owed.length > 0 && !pingForUs) {
+      this.#send(
+        fromAddr,
+        from,
+        { type: "swim.gossip", body: { from: this.id, gossip: [] } },
+        owed,
+      );
     }
     this.#after();
   }
@@ -305,11 +325,20 @@ export class SwimCore extends MembershipState {
     const m = this.table.get(target)!;
     const seq = ++this.#seq;
     this.#probe = { seq, target, indirect: false, expectedNacks: 0, nacks: 0 };
-    const buddy: Update[] = this.cfg.lifeguard && m.status === "suspect"
+    this.#send(
+      m.addr,
+      m.id,
+      { type: "swim.ping", body: { seq, from: this.id, target } },
+      this.#buddy(m),
+    );
+    this.timers.set(PROBE_TIMEOUT_TIMER, this.now + this.#scaled(this.cfg.probeTimeoutMs));
+  }
+
+  /** Lifeguard's buddy system: a probe of a suspect member carries our suspicion of it. */
+  #buddy(m: Member): Update[] {
+    return this.cfg.lifeguard && m.status === "suspect"
       ? [{ t: "suspect", id: m.id, inc: m.inc, from: this.id }]
       : [];
-    this.#send(m.addr, m.id, { type: "swim.ping", body: { seq, from: this.id, target } }, buddy);
-    this.timers.set(PROBE_TIMEOUT_TIMER, this.now + this.#scaled(this.cfg.probeTimeoutMs));
   }
 
   #probeTimeout(): void {
@@ -327,7 +356,14 @@ export class SwimCore extends MembershipState {
         targetAddr: m.addr,
         nack: this.cfg.lifeguard,
       };
-      this.#send(this.table.get(peer)!.addr, peer, { type: "swim.ping_req", body });
+      // The suspicion rides along here too: a relay that heard the target refute answers with
+      // its alive message at once (see `correct`).
+      this.#send(
+        this.table.get(peer)!.addr,
+        peer,
+        { type: "swim.ping_req", body },
+        this.#buddy(m),
+      );
     }
     p.expectedNacks = this.cfg.lifeguard ? peers.length : 0;
     if (this.cfg.streamFallbackPing) {
@@ -354,7 +390,7 @@ export class SwimCore extends MembershipState {
     this.applySuspect({ t: "suspect", id: m.id, inc: m.inc, from: this.id });
   }
 
-  #onPing(fromAddr: string, ping: Ping): void {
+  #onPing(fromAddr: string, ping: Ping, owed: Update[]): void {
     if (ping.target !== this.id) return;
     // A member we hold dead is probing us: it was cut off while it was declared dead and the
     // gossip about it ran out meanwhile. Tell it with the ack, so it refutes now instead of at
@@ -363,12 +399,33 @@ export class SwimCore extends MembershipState {
     const notice: Update[] = sender?.status === "dead"
       ? [{ t: "dead", id: sender.id, inc: sender.inc, from: this.id }]
       : [];
+    if (sender === undefined) this.#introduce(fromAddr, ping.from);
+    // `owed` answers the stale news the ping carried: above all the suspicion of us that
+    // Lifeguard's buddy system puts on a ping, which our alive message out-bids.
     this.#send(
       fromAddr,
       ping.from,
       { type: "swim.ack", body: { seq: ping.seq, from: this.id } },
-      notice,
+      [...notice, ...owed],
     );
+  }
+
+  /**
+   * A member we never heard of is probing us, so it knows us: the gossip about its joining ran
+   * out before it reached us. A push/pull with it (found by discovery at its address) tells each
+   * side all the other knows, instead of leaving us blind to it until our next periodic push/pull.
+   */
+  #introduce(addr: string, id: string): void {
+    if (this.leaving || id === this.id || id.length === 0) return;
+    const until = this.#introductions.get(id);
+    if (until !== undefined && this.now < until) return;
+    if (this.#introductions.size >= MAX_INTRODUCTIONS) {
+      for (const [k, t] of this.#introductions) if (t <= this.now) this.#introductions.delete(k);
+      if (this.#introductions.size >= MAX_INTRODUCTIONS) return;
+    }
+    const backoff = INTRODUCTION_BACKOFF_PERIODS * this.cfg.probeIntervalMs;
+    this.#introductions.set(id, this.now + backoff);
+    this.out.push({ type: "push_pull", addr, state: this.localState(false) });
   }
 
   #onPingReq(fromAddr: string, req: PingReq): void {

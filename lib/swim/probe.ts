@@ -45,6 +45,18 @@ export class ProbeScheduler {
     [this.#order[j], this.#order[last]] = [this.#order[last], this.#order[j]];
   }
 
+  /**
+   * Makes `id` the next member probed (moved up if it is still to come this round, else
+   * probed once more): a probe of a suspect carries the suspicion to it (Lifeguard's buddy
+   * system) and brings its refutation back on the ack, where waiting for its turn could take
+   * longer than the suspicion timeout.
+   */
+  soon(id: string): void {
+    const later = this.#order.indexOf(id, this.#index);
+    if (later >= 0) this.#order.splice(later, 1);
+    this.#order.splice(this.#index, 0, id);
+  }
+
   #reshuffle(live: IndexedSet, rng: RandomSource): void {
     const order = live.toArray();
     for (let i = order.length - 1; i > 0; i--) {

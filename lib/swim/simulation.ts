@@ -56,6 +56,12 @@ export interface SwimSimOptions {
   steps?: number;
   /** One-way latency range in ms (default [1, 10]). */
   latencyMs?: [number, number];
+  /**
+   * Whether an unanswered probe also pings over the stream transport (default: the
+   * configuration's, on). Off, only datagrams carry probes, and suspicions under loss are
+   * many times more frequent: the harsh case for refutations.
+   */
+  streamFallback?: boolean;
   /** Overrides of the protocol configuration. */
   config?: Partial<SwimConfig>;
   /** Throw `SimulationFailure` at the first false positive (default false). */
@@ -81,7 +87,15 @@ export function runSwimSimulation(opts: SwimSimOptions): SimReport {
   const n = opts.nodes ?? 50;
   const loss = opts.loss ?? 0.1;
   const lifeguard = opts.lifeguard ?? true;
-  const cfg = validateSwimConfig({ ...DEFAULT_SWIM_CONFIG, lifeguard, ...opts.config });
+  const fallback = opts.streamFallback === undefined
+    ? {}
+    : { streamFallbackPing: opts.streamFallback };
+  const cfg = validateSwimConfig({
+    ...DEFAULT_SWIM_CONFIG,
+    lifeguard,
+    ...fallback,
+    ...opts.config,
+  });
   const T = cfg.probeIntervalMs;
   const [latMin, latMax] = opts.latencyMs ?? [1, 10];
   const [slowMin, slowMax] = opts.slowDelayMs ?? [200, 800];

@@ -74,6 +74,11 @@ export class MembershipState {
   protected leaving = false;
   /** Whether the gossip round timer is armed. */
   protected gossipArmed = false;
+  /**
+   * Newer news than the suspicions and death notices just received: alive messages that out-bid
+   * them, owed to their sender (the core sends them back; see `takeCorrections`).
+   */
+  protected corrections: Update[] = [];
 
   /** Creates the state of `self` at time `now`. */
   constructor(self: LocalNode, cfg: SwimConfig, rng: RandomSource, now: number) {
@@ -170,6 +175,8 @@ export class MembershipState {
         this.applySuspect({ t: "suspect", id: s.id, inc: s.inc, from: remote.from });
       }
     }
+    // The peer gets our whole state in the same exchange: it is owed nothing more.
+    this.corrections = [];
   }
 
   /** Adds members silently (no gossip, no events): a warm start from a known list. */
@@ -237,10 +244,11 @@ export class MembershipState {
   /** Applies a suspect update (a suspicion or a confirmation of one). */
   protected applySuspect(s: SuspectUpdate): void {
     const m = this.table.get(s.id);
-    if (!m || s.inc < m.inc || isDown(m.status)) return;
+    if (!m) return;
+    if (s.inc < m.inc || isDown(m.status)) return this.correct(m, s.inc);
     if (s.id === this.id) {
       if (!this.leaving) this.refute(s.inc);
-      return;
+      return this.correct(m, s.inc);
     }
     if (m.status === "suspect" && s.inc === m.inc) {
       const susp = this.suspicions.get(m.id);
@@ -267,6 +275,7 @@ export class MembershipState {
     );
     this.suspicions.set(m.id, susp);
     this.timers.set(SUSPECT_TIMER + m.id, susp.deadline());
+    if (this.cfg.lifeguard) this.scheduler.soon(m.id);
     this.emit("suspect", m);
     this.broadcast(s);
   }
@@ -274,10 +283,11 @@ export class MembershipState {
   /** Applies a dead or left update. */
   protected applyDown(d: DeadUpdate | LeftUpdate): void {
     const m = this.table.get(d.id);
-    if (!m || d.inc < m.inc || isDown(m.status)) return;
+    if (!m) return;
+    if (d.inc < m.inc || isDown(m.status)) return this.correct(m, d.inc);
     if (d.id === this.id) {
       if (!this.leaving) this.refute(d.inc);
-      return;
+      return this.correct(m, d.inc);
     }
     m.inc = d.inc;
     this.clearSuspicion(m.id);
@@ -294,6 +304,29 @@ export class MembershipState {
     this.suspicions.delete(id);
     if (!m || m.status !== "suspect") return;
     this.applyDown({ t: "dead", id, inc: m.inc, from: this.id });
+  }
+
+  /**
+   * Someone told us `m` is suspect or down at incarnation `inc`, but we know `m` alive at a
+   * higher one (a refutation, ours or gossiped): the sender missed it. Gossip spends each update
+   * on a few random members, so at small N a refutation can miss the very member whose
+   * suspicion it answers, which would then declare a live member dead. Owe it the news.
+   */
+  protected correct(m: Member, inc: number): void {
+    if (m.status !== "alive" || inc >= m.inc || (this.leaving && m.id === this.id)) return;
+    if (this.corrections.some((u) => u.id === m.id)) return;
+    this.corrections.push(
+      m.id === this.id
+        ? this.selfAlive()
+        : { t: "alive", id: m.id, inc: m.inc, addr: m.addr, meta: { ...m.meta } },
+    );
+  }
+
+  /** The corrections owed to the sender of the last datagram, at most `max` (emptied). */
+  protected takeCorrections(max: number): Update[] {
+    const out = this.corrections.slice(0, max);
+    this.corrections = [];
+    return out;
   }
 
   /** Someone says we are suspect, dead or differently alive: out-bid them. */

@@ -253,3 +253,62 @@ Deno.test("swim: a member declared dead while cut off learns it from the ack to 
   deliver(b, "a", gossip("a", [alive]), 1100);
   assert.equal(b.core.member("a")?.status, "alive");
 });
+
+Deno.test("swim: a ping from a member we never heard of starts a push/pull with it, once per backoff", () => {
+  const a = makeNode("a", ["a", "b"]);
+  // b never heard of a: the gossip about a's joining ran out before it reached b.
+  const b = makeNode("b", ["b"]);
+  const sent = firstOf(tickTo(a, 1000), "swim.ping");
+  assert.equal(sent.to, "b");
+  // Its own alive message, which a still piggybacks here, is long spent in the real case.
+  assert.equal(sent.msg.type, "swim.ping");
+  const ping: SwimDatagram = {
+    type: "swim.ping",
+    body: { seq: seqOf(sent.msg), from: "a", target: "b" },
+  };
+  const fx = deliver(b, "a", ping, 1005);
+  assert.ok(firstOf(fx, "swim.ack"), "b still answers the ping");
+  const pp = fx.filter((e): e is PushPullEffect => e.type === "push_pull");
+  assert.equal(pp.length, 1, "b introduces itself");
+  assert.equal(pp[0].addr, "a:7401");
+  assert.equal(pp[0].to, undefined, "a's id and rpc address come from discovery");
+  assert.equal(pp[0].state.from, "b");
+  // Later pings within the backoff do not start another exchange.
+  const again = deliver(b, "a", ping, 1500);
+  assert.equal(again.filter((e) => e.type === "push_pull").length, 0);
+  // After it, a stranger still pinging is introduced again (the first exchange may have failed).
+  const later = deliver(b, "a", ping, 1005 + 8 * testConfig().probeIntervalMs);
+  assert.equal(later.filter((e) => e.type === "push_pull").length, 1);
+  // Once b knows a, its pings are only answered.
+  b.core.mergeRemoteState(a.core.localState(false), 20000);
+  collect(b);
+  assert.equal(b.core.member("a")?.status, "alive");
+  const known = deliver(b, "a", ping, 30000);
+  assert.equal(known.filter((e) => e.type === "push_pull").length, 0);
+});
+
+Deno.test("swim: a ping carrying a stale suspicion of us is acked with our current alive message", () => {
+  const ids = ["a", "b", "c"];
+  const a = makeNode("a", ids);
+  const b = makeNode("b", ids);
+  // c suspected b; b heard it, refuted, and gossiped its refutation until it was spent...
+  deliver(b, "c", gossip("c", [{ t: "suspect", id: "b", inc: 0, from: "c" }]), 100);
+  assert.equal(b.core.member("b")?.inc, 1);
+  runUntil(b, 150, 5000, 50);
+  assert.equal(b.core.queuedBroadcasts, 0, "b's refutation is spent");
+  // ...but it never reached a, which still holds b suspect at incarnation 0.
+  deliver(a, "c", gossip("c", [{ t: "suspect", id: "b", inc: 0, from: "c" }]), 100);
+  assert.equal(a.core.member("b")?.status, "suspect");
+  let ping;
+  for (let t = 200; !ping && t < 5000; t += 50) {
+    ping = sends(tickTo(a, t)).find((s) => s.msg.type === "swim.ping" && s.to === "b");
+  }
+  assert.ok(ping, "a probes b");
+  const buddy = (ping.msg.body.gossip ?? []).find((u) => u.id === "b");
+  assert.equal(buddy?.t, "suspect", "Lifeguard's buddy system: the ping carries the suspicion");
+  const ack = firstOf(deliver(b, "a", ping.msg, 5010), "swim.ack");
+  const alive = (ack.msg.body.gossip ?? []).find((u) => u.id === "b");
+  assert.deepEqual(alive, { t: "alive", id: "b", inc: 1, addr: "b:7401", meta: {} });
+  deliver(a, "b", ack.msg, 5020);
+  assert.equal(a.core.member("b")?.status, "alive", "the suspicion is cleared");
+});
