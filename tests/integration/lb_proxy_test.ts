@@ -71,6 +71,14 @@ Deno.test("lb: least-connections steers reads away from a busy backend", async (
     const deadline = Date.now() + 5000;
     while (b1.inFlight === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.ok(c.lb.pool.backends[0].inFlight >= 1, "b1's read is in flight at the proxy");
+    // The slow reads b2 and b3 took must be over at the proxy too: while their bodies are still
+    // being relayed every backend counts one in flight, and a tie can send the next read to b1,
+    // where it is held until the proxy's timeout (the CI failures "15 !== 13", after 2 min).
+    const others = c.lb.pool.backends.slice(1);
+    while (others.some((b) => b.inFlight > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(others.every((b) => b.inFlight === 0), "the reads not held are over");
     for (let i = 0; i < 10; i++) {
       const res = await c.fetch("/v1/kv/k");
       assert.equal(res.status, 200);
