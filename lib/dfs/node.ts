@@ -296,17 +296,20 @@ export class DfsNode implements NodeContext {
   }
 
   /**
-   * The newest record of `path` among its live metadata replicas (null if none). Any one
-   * replica suffices (an acknowledged write is on all of them); with `allReplicas` every one
-   * of its RF owners, suspected ones included, must answer (else `dfs_unavailable`), so a
-   * write whose outcome was unknown is seen as soon as any replica stored it: what an
-   * idempotent retry of that write must check.
+   * The newest record of `path` among its live metadata replicas and its quorum owners not
+   * declared dead (null if none). An acknowledged change is on a majority of the quorum
+   * owners (DFS-9), so they are asked even when this node suspects them or takes other nodes
+   * for the first live successors: a fall-back node may hold a stale copy (DFS-11). With
+   * `allReplicas` every one of its RF owners, suspected ones included, must answer (else
+   * `dfs_unavailable`), so a write whose outcome was unknown is seen as soon as any replica
+   * stored it: what an idempotent retry of that write must check.
    */
   async readMeta(path: string, opts: { allReplicas?: boolean } = {}): Promise<FileMeta | null> {
     const key = metadataKey(path);
+    const owners = this.quorumOwners(key).filter((o) => !this.isDead(o));
     const cands = opts.allReplicas
       ? await this.ring.owners(key)
-      : (await this.locate(key, 0)).slice(0, this.rf);
+      : [...new Set([...(await this.locate(key, 0)).slice(0, this.rf), ...owners])];
     let answered = 0;
     const recs = await Promise.all(cands.map(async (peer) => {
       try {
