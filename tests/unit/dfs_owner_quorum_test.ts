@@ -12,6 +12,9 @@
  * taken among live members, an append acknowledged on two owners while a third was dead was
  * missed by a primary that heard from the third (back again) and one other.
  *
+ * A read must ask the owners too (DFS-11): an acknowledged change is on a majority of them, not
+ * necessarily on the nodes a reader takes for the first live successors.
+ *
  * Six in-process nodes, RF 3; the path's ring order is s0 .. s5.
  */
 import assert from "node:assert/strict";
@@ -31,14 +34,26 @@ function cut(c: DfsTestCluster, a: string, b: string, on: boolean): void {
   }
 }
 
-Deno.test("dfs node: a node cut off from a path's owners cannot order a second history", async () => {
+/** Runs `fn` on six settled nodes with `path`'s ring order `s` (s0 .. s5), then closes them. */
+async function withSixNodes(
+  path: string,
+  fn: (c: DfsTestCluster, s: string[], text: (id: string) => Promise<string>) => Promise<void>,
+): Promise<void> {
   const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
-  const path = "/owners/log";
   const text = async (id: string) => await new Response((await c.node(id).get(path)).body).text();
   try {
     await c.settled();
     const s = await c.node("n1").locate(metadataKey(path), 3);
     assert.equal(s.length, 6);
+    await fn(c, s, text);
+  } finally {
+    await c.close();
+  }
+}
+
+Deno.test("dfs node: a node cut off from a path's owners cannot order a second history", async () => {
+  const path = "/owners/log";
+  await withSixNodes(path, async (c, s, text) => {
     await c.node(s[0]).append(path, enc.encode("first\n"));
 
     // s3 loses its links to the three owners; it suspects them, nobody declared them dead.
@@ -59,17 +74,12 @@ Deno.test("dfs node: a node cut off from a path's owners cannot order a second h
       assert.ok(got.startsWith("first\n"), `read through ${id}: ${JSON.stringify(got)}`);
       assert.ok(got.endsWith("third\n"), `read through ${id}: ${JSON.stringify(got)}`);
     }
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 Deno.test("dfs node: appends go on while one owner is unreachable", async () => {
-  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
   const path = "/owners/one-down";
-  try {
-    await c.settled();
-    const s = await c.node("n1").locate(metadataKey(path), 3);
+  await withSixNodes(path, async (c, s, text) => {
     await c.node(s[0]).append(path, enc.encode("a\n"));
     cut(c, s[0], s[2], true);
     c.node(s[0]).suspect(s[2]);
@@ -78,20 +88,14 @@ Deno.test("dfs node: appends go on while one owner is unreachable", async () => 
     assert.equal(rec?.appendSeq, 2, "the fall-back replica took the append");
     cut(c, s[0], s[2], false);
     await c.node(s[0]).append(path, enc.encode("c\n"));
-    const got = await new Response((await c.node(s[2]).get(path)).body).text();
-    assert.equal(got, "a\nb\nc\n");
-  } finally {
-    await c.close();
-  }
+    assert.equal(await text(s[2]), "a\nb\nc\n");
+  });
 });
 
 Deno.test("dfs node: a path's quorum owners stay put while an owner is dead", async () => {
-  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
   const path = "/owners/dead";
   const key = metadataKey(path);
-  try {
-    await c.settled();
-    const s = await c.node("n1").locate(key, 3);
+  await withSixNodes(path, async (c, s) => {
     assert.deepEqual(c.node(s[0]).quorumOwners(key), s.slice(0, 3));
     await c.node(s[0]).append(path, enc.encode("a\n"));
     // s1 crashes: everyone declares it dead; the owners do not move, so s3 (now among the
@@ -106,7 +110,23 @@ Deno.test("dfs node: a path's quorum owners stay put while an owner is dead", as
     c.node(s[0]).suspect(s[2]);
     const err = await c.node(s[0]).append(path, enc.encode("c\n")).then(() => null, (e) => e);
     assert.equal(codeOf(err), "dfs_unavailable", String(err));
-  } finally {
-    await c.close();
-  }
+  });
+});
+
+Deno.test("dfs node: a read asks the path's owners even when it suspects them, so a stale copy elsewhere is not served", async () => {
+  // DFS-11 (the CI chaos schedule of 27f7481): reads through two nodes that suspected all
+  // three owners after failed calls found an old copy on a fall-back holder.
+  const path = "/owners/read.log";
+  await withSixNodes(path, async (c, s, text) => {
+    await c.node(s[0]).append(path, enc.encode("first\n"));
+    const stale = await c.node(s[0]).localMeta(path);
+    assert.ok(stale);
+    await c.node(s[0]).append(path, enc.encode("second\n"));
+    // s3, a fall-back holder once, still has the record of the first append.
+    await c.node(s[3]).storeMeta(stale);
+    // s4 suspects the three owners (failed calls; nobody declared them dead).
+    for (const o of s.slice(0, 3)) c.node(s[4]).suspect(o);
+    assert.equal(await text(s[4]), "first\nsecond\n", `read through ${s[4]}`);
+    assert.equal((await c.node(s[4]).stat(path)).size, "first\nsecond\n".length);
+  });
 });
