@@ -51,6 +51,8 @@ import type { WriteFence } from "./write_fence.ts";
 
 /** Records kept in memory after they were stored (the hot files' metadata). */
 const RECENT_RECORDS = 256;
+/** Deadline of a read's ask to a quorum owner outside the live successors (DFS-11). */
+const OWNER_READ_DEADLINE_MS = 1000;
 
 export { filePath, parseAddr };
 export type { FileRange, FileRead };
@@ -306,17 +308,23 @@ export class DfsNode implements NodeContext {
    */
   async readMeta(path: string, opts: { allReplicas?: boolean } = {}): Promise<FileMeta | null> {
     const key = metadataKey(path);
-    const owners = this.quorumOwners(key).filter((o) => !this.isDead(o));
-    const cands = opts.allReplicas
+    const live = opts.allReplicas
       ? await this.ring.owners(key)
-      : [...new Set([...(await this.locate(key, 0)).slice(0, this.rf), ...owners])];
+      : (await this.locate(key, 0)).slice(0, this.rf);
+    const owners = opts.allReplicas
+      ? []
+      : this.quorumOwners(key).filter((o) => !this.isDead(o) && !live.includes(o));
+    const cands = [...live, ...owners];
     let answered = 0;
     const recs = await Promise.all(cands.map(async (peer) => {
       try {
+        // An owner this node does not take for a live successor (suspected, or not answering
+        // at all) gets a short deadline: a read must not wait 5 s on it.
+        const deadlineMs = owners.includes(peer) ? OWNER_READ_DEADLINE_MS : 5000;
         const r = peer === this.self
           ? await this.localMeta(path)
           : (await this.call<{ record: FileMeta | null }>(peer, "dfs.meta_get", { path }, {
-            deadlineMs: 5000,
+            deadlineMs,
           })).record;
         answered++;
         return r;
