@@ -11,8 +11,6 @@
  *
  * @module
  */
-import type { Logger } from "@logtape/logtape";
-import type { Rpc } from "../../transport/mod.ts";
 import { stallTimeoutMs, StallWatchdog } from "./stall_watchdog.ts";
 import { CheckpointCoordinator, type CoordinatorEffect } from "../checkpoint/coordinator.ts";
 import type { JobSpec } from "../spec.ts";
@@ -24,8 +22,6 @@ import {
   retryTransient,
   storeJobRecord,
 } from "./commit.ts";
-import type { WorkerInfo } from "./directory.ts";
-import type { StreamFs } from "./fs.ts";
 import { buildGraph, jobPaths, outputPath, type TaskGraph } from "./graph.ts";
 import type {
   RestorePoint,
@@ -35,43 +31,10 @@ import type {
   StreamTaskDone,
   TaskProgress,
 } from "./messages.ts";
-import type { MetaStore } from "./meta.ts";
+import type { DriverDeps } from "./driver_deps.ts";
 import { FINAL_CHECKPOINT } from "./task.ts";
+
 import { type JobView, placeTasks, type RateSample, stageViews } from "./views.ts";
-
-type Assignment = Readonly<Record<string, string>>;
-
-/** What a driver needs from its job manager. */
-export interface DriverDeps {
-  /** The RPC endpoint. */
-  rpc: Rpc;
-  /** Job records and manifests. */
-  meta: MetaStore;
-  /** Files. */
-  fs: StreamFs;
-  /** Where to log. */
-  logger?: Logger;
-  /** Live workers. */
-  workers(): WorkerInfo[];
-  /** Tasks per worker of every other job. */
-  load(except: string): Map<string, number>;
-  /** A deploy to `worker` failed: it is probably dead. */
-  suspect(worker: string): void;
-  /** The part of an assignment that stays when it is balanced over `workers`. */
-  balance(assignment: Assignment, workers: readonly WorkerInfo[]): Record<string, string>;
-  /** Records per batch. */
-  batchSize: number;
-  /** Credit window per channel, in records. */
-  creditWindow: number;
-  /** Coordinator tick period in ms. */
-  tickMs: number;
-  /** Restarts after which a job fails. */
-  maxRestarts: number;
-  /** Stall timeout override (default {@link stallTimeoutMs} of the job's checkpoint timeout). */
-  stallTimeoutMs?: number;
-  /** Called when the job's state changed. */
-  changed(): void;
-}
 
 /**
  * How long a commit keeps retrying transient failures. Commits are idempotent and a failed

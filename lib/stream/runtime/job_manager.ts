@@ -18,7 +18,8 @@ import type { JobSpec } from "../spec.ts";
 import { type JobRecord, metaKeys } from "./commit.ts";
 import { parseHostPort, type WorkerDirectory, type WorkerInfo } from "./directory.ts";
 import type { StreamFs } from "./fs.ts";
-import { type DriverDeps, JobDriver } from "./job_driver.ts";
+import type { DriverDeps } from "./driver_deps.ts";
+import { JobDriver } from "./job_driver.ts";
 import {
   StreamCheckpointed,
   StreamFailed,
