@@ -11,6 +11,7 @@ import { raftMessages } from "../proto/raft.ts";
 import { type Config, parseMember } from "./config/mod.ts";
 import { getLogger } from "./log/mod.ts";
 import { MetricsRegistry } from "./metrics.ts";
+import { registerProcessMetrics } from "./process_metrics.ts";
 import { createApiApp } from "./api/app.ts";
 import { cachingVerifier } from "./api/auth.ts";
 import { dashboardModule } from "./api/dashboard/mod.ts";
@@ -77,6 +78,7 @@ export async function startNode(
 ): Promise<RunningNode> {
   const log = getLogger("node");
   const metrics = new MetricsRegistry();
+  registerProcessMetrics(metrics);
   const sec = config.security;
   const [caPem, certPem, keyPem] = await Promise.all([
     readFile(sec.ca_file, "CA certificate"),

@@ -127,12 +127,16 @@ function printSamples(r: ChaosReport): void {
     const mib = (kib: number) => (kib / 1024).toFixed(0);
     const rss = list.map((s) => s.rssKiB);
     const fds = list.map((s) => s.fds);
+    const heap = list.flatMap((s) => s.heapKiB === undefined ? [] : [s.heapKiB]);
     console.log(
       `  ${node} (start ${list[0].start}, ${list[0].t}-${
         list.at(-1)!.t
       } s, ${list.length} samples): ` +
         `rss ${mib(rss[0])} -> ${mib(rss.at(-1)!)} (max ${mib(Math.max(...rss))}), ` +
-        `fds ${fds[0]} -> ${fds.at(-1)} (max ${Math.max(...fds)})`,
+        `fds ${fds[0]} -> ${fds.at(-1)} (max ${Math.max(...fds)})` +
+        (heap.length
+          ? `, js heap ${mib(heap[0])} -> ${mib(heap.at(-1)!)} (max ${mib(Math.max(...heap))})`
+          : ""),
     );
   }
 }

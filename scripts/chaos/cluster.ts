@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { initCluster } from "../../lib/security/init.ts";
-import { selfCommand } from "../../lib/cli/dev_cluster.ts";
+import { selfCommand, withMallocTunables } from "../../lib/cli/dev_cluster.ts";
 import { DEBUG_FAULTS_ENV } from "../../lib/api/debug_routes.ts";
 
 /** One node process. */
@@ -42,6 +42,8 @@ export interface ProcSample {
   rssKiB: number;
   /** Open file descriptors. */
   fds: number;
+  /** JavaScript heap in use in KiB, from the node's `/metrics` (absent when it did not answer). */
+  heapKiB?: number;
 }
 
 /** Options of {@link ChaosCluster.start}. */
@@ -129,7 +131,7 @@ export class ChaosCluster {
       args,
       cwd: ROOT,
       clearEnv: true,
-      env: { ...env, NO_COLOR: "1", [DEBUG_FAULTS_ENV]: "1" },
+      env: withMallocTunables({ ...env, NO_COLOR: "1", [DEBUG_FAULTS_ENV]: "1" }),
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -246,9 +248,18 @@ export class ChaosCluster {
     for (const n of this.nodes.values()) {
       if (!n.proc) continue;
       const s = await procSample(n.proc.pid).catch(() => undefined);
-      if (s) out.set(n.id, s);
+      if (!s) continue;
+      const heap = n.paused ? undefined : await this.#heapBytes(n.id);
+      out.set(n.id, heap === undefined ? s : { ...s, heapKiB: Math.round(heap / 1024) });
     }
     return out;
+  }
+
+  /** `elasticore_js_heap_used_bytes` of `id`, or undefined when it does not answer in 2 s. */
+  async #heapBytes(id: string): Promise<number | undefined> {
+    const r = await this.request(id, "GET", "/metrics", undefined, 2_000).catch(() => undefined);
+    const m = r?.status === 200 ? /^elasticore_js_heap_used_bytes (\d+)$/m.exec(r.text) : null;
+    return m ? Number(m[1]) : undefined;
   }
 
   /** Kills every process; removes the directory unless kept. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { MetricsRegistry } from "../../lib/metrics.ts";
+import { registerProcessMetrics } from "../../lib/process_metrics.ts";
 
 Deno.test("metrics: counters, gauges and histograms render in Prometheus text format", () => {
   const r = new MetricsRegistry();
@@ -34,4 +35,23 @@ Deno.test("metrics: label values are escaped; bad names and negative increments 
   assert.throws(() => c.inc(undefined, -1));
   assert.equal(r.counter("x_total", "x"), c, "re-registering returns the same counter");
   assert.throws(() => r.gauge("x_total", "x"));
+});
+
+Deno.test("metrics: process memory gauges follow the process at each scrape", () => {
+  const r = new MetricsRegistry();
+  registerProcessMetrics(r);
+  const read = (name: string) => {
+    const m = new RegExp(`^${name} (\\d+)$`, "m").exec(r.render());
+    assert.ok(m, `${name} missing`);
+    return Number(m[1]);
+  };
+  const rss = read("process_resident_memory_bytes");
+  const heap = read("elasticore_js_heap_used_bytes");
+  assert.ok(heap > 0 && heap < rss, `heap ${heap} within rss ${rss}`);
+  assert.ok(read("elasticore_js_heap_total_bytes") >= heap);
+  const before = read("elasticore_js_external_bytes");
+  const held = new Uint8Array(64 << 20).fill(1); // 64 MiB outside the JS heap
+  assert.ok(read("elasticore_js_external_bytes") >= before + (60 << 20), "external grew");
+  assert.ok(read("process_resident_memory_bytes") >= rss + (48 << 20), "rss grew");
+  assert.equal(held[held.length - 1], 1);
 });

@@ -1,0 +1,37 @@
+/**
+ * Memory of the node process, read at scrape time: the resident set and the
+ * JavaScript engine's share of it. Resident memory well above the heap and
+ * external bytes is native memory (TLS, Deno KV, the allocator's free
+ * lists); see docs/OPERATIONS.md on glibc's allocator for why it can look
+ * like growth.
+ *
+ * @module
+ */
+import type { MetricsRegistry } from "./metrics.ts";
+
+/** Registers `process_resident_memory_bytes` and the `elasticore_js_*_bytes` gauges. */
+export function registerProcessMetrics(metrics: MetricsRegistry): void {
+  const usage = (pick: (m: Deno.MemoryUsage) => number) => () => [
+    [undefined, pick(Deno.memoryUsage())] as [undefined, number],
+  ];
+  metrics.gauge(
+    "process_resident_memory_bytes",
+    "Resident memory of the node process",
+    usage((m) => m.rss),
+  );
+  metrics.gauge(
+    "elasticore_js_heap_used_bytes",
+    "JavaScript heap in use (live objects and garbage not yet collected)",
+    usage((m) => m.heapUsed),
+  );
+  metrics.gauge(
+    "elasticore_js_heap_total_bytes",
+    "JavaScript heap reserved by the engine",
+    usage((m) => m.heapTotal),
+  );
+  metrics.gauge(
+    "elasticore_js_external_bytes",
+    "Memory held outside the JavaScript heap by JavaScript objects (buffers)",
+    usage((m) => m.external),
+  );
+}
