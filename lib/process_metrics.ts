@@ -2,8 +2,8 @@
  * Memory of the node process, read at scrape time: the resident set and the
  * JavaScript engine's share of it. Resident memory well above the heap and
  * external bytes is native memory (TLS, Deno KV, the allocator's free
- * lists); see docs/OPERATIONS.md on glibc's allocator for why it can look
- * like growth.
+ * lists); README.md, Troubleshooting, tells a climbing resident set with a
+ * flat heap apart.
  *
  * @module
  */
