@@ -1,10 +1,11 @@
 /**
  * The DFS part of a chaos run: clients append records with unique ids to a
  * few files through random nodes (acknowledged = answered 200; anything else
- * = unknown outcome), then the checks: every node reads the same content,
- * every acknowledged record is there exactly once, a record of unknown
- * outcome at most once, nothing else is there, each client's acknowledged
- * records keep their order, and every metadata replica agrees.
+ * = unknown outcome), then the checks: every node reads the same content
+ * (within a minute of the heal), every read holds every acknowledged record
+ * exactly once, a record of unknown outcome at most once and nothing else,
+ * each client's acknowledged records keep their order, and every metadata
+ * replica agrees.
  *
  * @module
  */
@@ -12,6 +13,12 @@ import type { Prng } from "../../lib/sim/prng.ts";
 import { metadataKey } from "../../lib/dfs/ring/id.ts";
 import { sortByRingId, trueSuccessors } from "../../lib/dfs/ring/invariants.ts";
 import { type ChaosCluster, sleep } from "./cluster.ts";
+
+/**
+ * How long reads through different nodes may disagree after the heal: two anti-entropy
+ * rounds (30 s each), for records of unknown outcome still moving between replicas.
+ */
+const CONVERGE_MS = 60_000;
 
 /** The result of one check. */
 export interface CheckOutcome {
@@ -45,11 +52,16 @@ export class AppendWorkload {
   readonly #files: string[];
   readonly #sent = new Map<string, Sent>();
   readonly #rf: number;
+  readonly #convergeMs: number;
   #t0 = Date.now();
 
-  /** Prepares `files` files under `/chaos/append/`; metadata must be on `rf` replicas. */
-  constructor(c: ChaosCluster, files: number, rf: number) {
+  /**
+   * Prepares `files` files under `/chaos/append/`; metadata must be on `rf` replicas; reads
+   * through different nodes may disagree for `convergeMs` after the heal.
+   */
+  constructor(c: ChaosCluster, files: number, rf: number, convergeMs = CONVERGE_MS) {
     this.#c = c;
+    this.#convergeMs = convergeMs;
     this.#files = Array.from({ length: files }, (_, i) => `/chaos/append/f${i}.log`);
     this.#rf = rf;
   }
@@ -100,42 +112,88 @@ export class AppendWorkload {
   async check(): Promise<CheckOutcome[]> {
     const out: CheckOutcome[] = [];
     for (let f = 0; f < this.#files.length; f++) {
-      out.push(await this.#checkContent(f));
+      out.push(await this.checkContent(f));
       out.push(await this.#checkReplicas(this.#files[f]));
     }
     return out;
   }
 
-  async #checkContent(f: number): Promise<CheckOutcome> {
+  /**
+   * Checks file `f`: reads it through every running node until they agree (for at most
+   * the `convergeMs` given to the constructor: records of unknown outcome may still move between replicas right
+   * after the heal, by repair and anti-entropy). Every single read, agreeing or not, must hold
+   * each acknowledged record exactly once and nothing that was not sent.
+   */
+  async checkContent(f: number): Promise<CheckOutcome> {
     const path = this.#files[f];
-    const texts = new Map<string, string>();
-    const failures: string[] = [];
-    for (const via of this.#c.up()) {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const r = await this.#c.request(via, "GET", `/v1/fs${path}`, undefined, 10_000)
-          .catch(() => undefined);
-        if (r?.status === 200) {
-          texts.set(via, r.text);
-          break;
+    const t0 = Date.now();
+    let first = "";
+    for (let round = 1;; round++) {
+      const texts = new Map<string, string>();
+      const failures: string[] = [];
+      for (const via of this.#c.up()) {
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const r = await this.#c.request(via, "GET", `/v1/fs${path}`, undefined, 10_000)
+            .catch(() => undefined);
+          if (r?.status === 200) {
+            texts.set(via, r.text);
+            break;
+          }
+          if (r?.status === 404 && !this.#anyAcked(f)) {
+            return { ok: true, message: `${path}: absent, and no append to it was acknowledged` };
+          }
+          if (attempt === 4) {
+            failures.push(`${via}: ${r ? `${r.status} ${r.text.slice(0, 200)}` : "timeout"}`);
+          }
+          await sleep(500);
         }
-        if (r?.status === 404 && ![...this.#sent.values()].some((s) => s.file === f && s.acked)) {
-          return { ok: true, message: `${path}: absent, and no append to it was acknowledged` };
-        }
-        if (attempt === 4) {
-          failures.push(`${via}: ${r ? `${r.status} ${r.text.slice(0, 200)}` : "timeout"}`);
-        }
-        await sleep(500);
       }
-    }
-    if (failures.length) {
-      return { ok: false, message: `${path}: unreadable through ${failures.join("; ")}` };
-    }
-    const distinct = new Set(texts.values());
-    if (distinct.size > 1) {
+      if (failures.length) {
+        return { ok: false, message: `${path}: unreadable through ${failures.join("; ")}` };
+      }
+      for (const [via, text] of texts) {
+        const problems = this.#problems(f, text);
+        if (problems.length) {
+          return {
+            ok: false,
+            message: `${path} via ${via}: ${problems.length} problems: ${
+              problems.slice(0, 10).join("; ")
+            }`,
+          };
+        }
+      }
       const sizes = [...texts].map(([id, t]) => `${id}:${t.length}`).join(" ");
-      return { ok: false, message: `${path}: nodes read different contents (${sizes})` };
+      if (new Set(texts.values()).size === 1) {
+        const acked = [...this.#sent.values()].filter((s) => s.file === f && s.acked).length;
+        const waited = round === 1
+          ? ""
+          : `, after ${round} rounds (${
+            ((Date.now() - t0) / 1000).toFixed(0)
+          } s; first read ${first})`;
+        return {
+          ok: true,
+          message: `${path}: ${acked} acknowledged records exactly once, ` +
+            `read identically via ${texts.size} nodes${waited}`,
+        };
+      }
+      first ||= sizes;
+      if (Date.now() - t0 > this.#convergeMs) {
+        return {
+          ok: false,
+          message: `${path}: nodes read different contents for ${this.#convergeMs / 1000} s ` +
+            `(first ${first}; last ${sizes})`,
+        };
+      }
+      await sleep(3_000);
     }
-    const text = [...distinct][0];
+  }
+
+  #anyAcked(f: number): boolean {
+    return [...this.#sent.values()].some((s) => s.file === f && s.acked);
+  }
+
+  /** What is wrong with `text` as the content of file `f` (empty if nothing). */
+  #problems(f: number, text: string): string[] {
     const problems: string[] = [];
     const count = new Map<string, number>();
     const lastN = new Map<number, number>();
@@ -151,33 +209,21 @@ export class AppendWorkload {
         lastN.set(s.client, s.n);
       }
     }
-    let acked = 0;
     for (const [id, s] of this.#sent) {
       if (s.file !== f) continue;
       const c = count.get(id) ?? 0;
-      if (s.acked) acked++;
       if (s.acked && c !== 1) {
         const when = `via ${s.via}, +${s.sentS.toFixed(1)}..${s.doneS.toFixed(1)} s`;
         problems.push(`acknowledged ${id} (${when}) read ${c} times`);
       }
       if (!s.acked && c > 1) problems.push(`${id} (unknown outcome) read ${c} times`);
     }
-    if (problems.length) {
-      return {
-        ok: false,
-        message: `${path}: ${problems.length} problems: ${problems.slice(0, 10).join("; ")}`,
-      };
-    }
-    return {
-      ok: true,
-      message:
-        `${path}: ${acked} acknowledged records exactly once, read identically via ${texts.size} nodes`,
-    };
+    return problems;
   }
 
   async #checkReplicas(path: string): Promise<CheckOutcome> {
     const f = this.#files.indexOf(path);
-    if (![...this.#sent.values()].some((s) => s.file === f && s.acked)) {
+    if (!this.#anyAcked(f)) {
       return { ok: true, message: `${path}: no acknowledged append, replicas not compared` };
     }
     // The replicas are the RF ring successors of the path's metadata key (other nodes may
