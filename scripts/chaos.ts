@@ -5,8 +5,12 @@
  * ```
  * deno task chaos --seed 7 --minutes 1 [--masters 3] [--workers 4]
  *                 [--count N] [--sample-s 30] [--kinds kill,pause,isolate,split,loss]
- *                 [--keep] [--jsonl FILE] [--verbose]
+ *                 [--set section.key=value]... [--keep] [--jsonl FILE] [--verbose]
  * ```
+ *
+ * `--set` passes a setting to every node (after the harness's own fast-failure
+ * settings), e.g. `--set dfs.memory_tier_bytes=4194304` for a soak whose
+ * memory must level off early.
  *
  * `--count N` runs seeds S, S+1, ..., S+N-1, each on a fresh cluster.
  * Exits 0 when every run passed, 1 otherwise (printing the replay command).
@@ -26,6 +30,7 @@ interface Args {
   count: number;
   sampleSeconds: number;
   kinds?: FaultKind[];
+  set: string[];
   keep: boolean;
   jsonl?: string;
   verbose: boolean;
@@ -35,7 +40,8 @@ function usage(msg: string): never {
   console.error(`chaos: ${msg}`);
   console.error(
     "usage: deno task chaos --seed S --minutes M [--masters 3] [--workers 4] [--count N] " +
-      "[--sample-s SEC] [--kinds k1,k2] [--keep] [--jsonl FILE] [--verbose]",
+      "[--sample-s SEC] [--kinds k1,k2] [--set section.key=value]... [--keep] [--jsonl FILE] " +
+      "[--verbose]",
   );
   Deno.exit(2);
 }
@@ -49,6 +55,7 @@ export function parseArgs(argv: string[]): Args {
     workers: 4,
     count: 1,
     sampleSeconds: 0,
+    set: [],
     keep: false,
     verbose: false,
   };
@@ -91,6 +98,12 @@ export function parseArgs(argv: string[]): Args {
         const badKind = ks.find((k) => !(KINDS as string[]).includes(k));
         if (badKind) usage(`unknown fault kind "${badKind}"; use ${KINDS.join(", ")}`);
         a.kinds = ks as FaultKind[];
+        break;
+      }
+      case "--set": {
+        const v = val();
+        if (!/^[a-z_]+\.[a-z_]+=\S+$/.test(v)) usage(`--set expects section.key=value, got "${v}"`);
+        a.set.push(v);
         break;
       }
       case "--keep":
@@ -185,6 +198,7 @@ async function main(): Promise<void> {
         workers: a.workers,
         sampleSeconds: a.sampleSeconds,
         kinds: a.kinds,
+        set: a.set,
         keep: a.keep,
         progress: a.verbose ? (l) => console.log(`  [seed ${seed}] ${l}`) : undefined,
       });

@@ -27,6 +27,8 @@ export interface ChaosOptions {
   sampleSeconds?: number;
   /** Fault kinds (default all). */
   kinds?: FaultKind[];
+  /** Node settings (`section.key=value`) after {@link CHAOS_SETTINGS}, e.g. small DFS tiers. */
+  set?: string[];
   /** Keep the cluster directory afterwards (it is always kept on failure). */
   keep?: boolean;
   /** Progress lines go here (default nowhere). */
@@ -53,6 +55,10 @@ export interface ChaosReport {
   masters: number;
   /** Workers. */
   workers: number;
+  /** Fault kinds, when not all. */
+  kinds?: FaultKind[];
+  /** Node settings given beyond {@link CHAOS_SETTINGS}. */
+  set: string[];
   /** True when every check passed. */
   ok: boolean;
   /** Operation counters. */
@@ -92,9 +98,19 @@ export interface ChaosReport {
 
 /** The command that replays a run. */
 export function replayCommand(
-  r: { seed: number; minutes: number; masters: number; workers: number },
+  r: {
+    seed: number;
+    minutes: number;
+    masters: number;
+    workers: number;
+    kinds?: FaultKind[];
+    set?: string[];
+  },
 ): string {
-  return `deno task chaos --seed ${r.seed} --minutes ${r.minutes} --masters ${r.masters} --workers ${r.workers}`;
+  const kinds = r.kinds ? ` --kinds ${r.kinds.join(",") || "none"}` : "";
+  const set = (r.set ?? []).map((s) => ` --set ${s}`).join("");
+  return `deno task chaos --seed ${r.seed} --minutes ${r.minutes} --masters ${r.masters} ` +
+    `--workers ${r.workers}${kinds}${set}`;
 }
 
 /** Fast failure detection; nothing here changes what is fsynced before an acknowledgement. */
@@ -115,7 +131,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const say = o.progress ?? (() => {});
   const prng = new Prng(o.seed);
   const periodMs = Math.round(o.minutes * 60_000);
-  const cluster = await ChaosCluster.start({ masters, workers, set: CHAOS_SETTINGS, keep: true });
+  const cluster = await ChaosCluster.start({
+    masters,
+    workers,
+    set: [...CHAOS_SETTINGS, ...(o.set ?? [])],
+    keep: true,
+  });
   say(`cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${cluster.dir}`);
   const checks: ChaosReport["checks"] = [];
   const samples: ResourceSample[] = [];
@@ -193,6 +214,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       minutes: o.minutes,
       masters,
       workers,
+      kinds: o.kinds,
+      set: o.set ?? [],
       ok,
       ops: {
         kvOk: kv.stats.ok,
