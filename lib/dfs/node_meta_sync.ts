@@ -168,9 +168,20 @@ async function toReplicas(
   let done = 0;
   const took: string[] = [];
   const failures: unknown[] = [];
-  const worker = async () => {
+  const workers: Promise<void>[] = [];
+  const start = Promise.withResolvers<void>();
+  const worker = async (me: number) => {
+    await start.promise; // every worker is in `workers` before any of them runs
     while (next < cands.length) {
       const peer = cands[next++];
+      if (peer === ctx.self) {
+        // This node's own copy goes last (DFS-7). A primary ordering from a stale record
+        // (another owner ordered this number meanwhile) then hears the others refuse before
+        // its own store takes the change: the change reached no replica, and the caller
+        // re-plans it on the reloaded record instead of answering "maybe stored".
+        await Promise.all(workers.filter((_, i) => i !== me));
+        if (failures.some(isConflict)) return;
+      }
       try {
         await fn(peer);
         done++;
@@ -186,7 +197,9 @@ async function toReplicas(
     }
   };
   // Every attempt settles before the outcome is decided, so `reached` is final.
-  await Promise.all(Array.from({ length: ctx.rf }, worker));
+  for (let i = 0; i < ctx.rf; i++) workers.push(worker(i));
+  start.resolve();
+  await Promise.all(workers);
   if (done >= ctx.rf) {
     const owners = ctx.quorumOwners(metadataKey(path));
     const onOwners = took.filter((p) => owners.includes(p)).length;
