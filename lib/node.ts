@@ -12,6 +12,7 @@ import { type Config, parseMember } from "./config/mod.ts";
 import { getLogger } from "./log/mod.ts";
 import { MetricsRegistry } from "./metrics.ts";
 import { registerProcessMetrics } from "./process_metrics.ts";
+import { startMallocTrim } from "./malloc_trim.ts";
 import { createApiApp } from "./api/app.ts";
 import { cachingVerifier } from "./api/auth.ts";
 import { dashboardModule } from "./api/dashboard/mod.ts";
@@ -79,6 +80,7 @@ export async function startNode(
   const log = getLogger("node");
   const metrics = new MetricsRegistry();
   registerProcessMetrics(metrics);
+  const trimmer = startMallocTrim(metrics);
   const sec = config.security;
   const [caPem, certPem, keyPem] = await Promise.all([
     readFile(sec.ca_file, "CA certificate"),
@@ -304,6 +306,7 @@ export async function startNode(
       status = "stopping";
       await server.shutdown().catch(() => {});
       clearInterval(usageTimer);
+      trimmer.stop();
       await swim.leave().catch(() => {});
       await stream.stop();
       await swim.stop();

@@ -2,8 +2,7 @@
  * Memory of the node process, read at scrape time: the resident set and the
  * JavaScript engine's share of it. Resident memory well above the heap and
  * external bytes is native memory (TLS, Deno KV, the allocator's free
- * lists); README.md, Troubleshooting, tells a climbing resident set with a
- * flat heap apart.
+ * lists; `malloc_trim.ts` returns the last to the system).
  *
  * @module
  */
