@@ -80,7 +80,6 @@ export async function startNode(
   const log = getLogger("node");
   const metrics = new MetricsRegistry();
   registerProcessMetrics(metrics);
-  const trimmer = startMallocTrim(metrics);
   const sec = config.security;
   const [caPem, certPem, keyPem] = await Promise.all([
     readFile(sec.ca_file, "CA certificate"),
@@ -294,6 +293,8 @@ export async function startNode(
     roles: config.node.roles.join("+"),
   });
 
+  // Started last: a timer left running by a failed start would keep the process alive.
+  const trimmer = startMallocTrim(metrics);
   return {
     config,
     rpc,
