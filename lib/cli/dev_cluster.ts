@@ -168,19 +168,34 @@ export class DevCluster {
   ): Promise<void> {
     const want = this.nodes.filter((n) => !n.master).map((n) => n.id);
     const deadline = Date.now() + timeoutMs;
+    let seen: { id: string; state: string }[] = [];
     while (Date.now() < deadline) {
       const c = await client.json<{ members: { id: string; state: string }[] }>({
         method: "GET",
         path: "/v1/cluster",
         idempotent: true,
       }).catch(() => ({ members: [] }));
+      if (c.members.length) seen = c.members;
       const alive = new Set(c.members.filter((m) => m.state === "alive").map((m) => m.id));
       if (want.every((id) => alive.has(id))) return;
       await new Promise((r) => setTimeout(r, 200));
     }
+    // Name each missing worker, how the masters last saw it, and the end of its log.
+    const missing = this.nodes.filter((n) =>
+      !n.master && seen.find((m) => m.id === n.id)?.state !== "alive"
+    );
+    const details = await Promise.all(missing.map(async (n) => {
+      const state = seen.find((m) => m.id === n.id)?.state ?? "not a member";
+      const exited = n.proc && exitedEarly(n) ? ", its process exited" : "";
+      const log = join(this.dir, `${n.id}.out`);
+      const tail = (await Deno.readTextFile(log).catch(() => "")).trimEnd().split("\n").slice(-5);
+      return `${n.id} (${state}${exited}; ${log}${
+        tail.length && tail[0] ? `, ending:\n    ${tail.join("\n    ")}` : ""
+      })`;
+    }));
     throw new ElasticoreError(
       "dev_workers_missing",
-      `workers did not all join within ${timeoutMs} ms`,
+      `workers did not all join within ${timeoutMs} ms: ${details.join("; ")}`,
     );
   }
 
