@@ -8,29 +8,24 @@
  */
 import type { MetricsRegistry } from "./metrics.ts";
 
-/** Registers `process_resident_memory_bytes` and the `elasticore_js_*_bytes` gauges. */
-export function registerProcessMetrics(metrics: MetricsRegistry): void {
-  const usage = (pick: (m: Deno.MemoryUsage) => number) => () => [
-    [undefined, pick(Deno.memoryUsage())] as [undefined, number],
-  ];
-  metrics.gauge(
-    "process_resident_memory_bytes",
-    "Resident memory of the node process",
-    usage((m) => m.rss),
-  );
-  metrics.gauge(
+const GAUGES: [name: string, help: string, pick: (m: Deno.MemoryUsage) => number][] = [
+  ["process_resident_memory_bytes", "Resident memory of the node process", (m) => m.rss],
+  [
     "elasticore_js_heap_used_bytes",
     "JavaScript heap in use (live objects and garbage not yet collected)",
-    usage((m) => m.heapUsed),
-  );
-  metrics.gauge(
-    "elasticore_js_heap_total_bytes",
-    "JavaScript heap reserved by the engine",
-    usage((m) => m.heapTotal),
-  );
-  metrics.gauge(
+    (m) => m.heapUsed,
+  ],
+  ["elasticore_js_heap_total_bytes", "JavaScript heap reserved by the engine", (m) => m.heapTotal],
+  [
     "elasticore_js_external_bytes",
     "Memory held outside the JavaScript heap by JavaScript objects (buffers)",
-    usage((m) => m.external),
-  );
+    (m) => m.external,
+  ],
+];
+
+/** Registers `process_resident_memory_bytes` and the `elasticore_js_*_bytes` gauges. */
+export function registerProcessMetrics(metrics: MetricsRegistry): void {
+  for (const [name, help, pick] of GAUGES) {
+    metrics.gauge(name, help, () => [[undefined, pick(Deno.memoryUsage())]]);
+  }
 }
