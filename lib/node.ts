@@ -271,8 +271,12 @@ export async function startNode(
         faults: rpc.faults,
         localMeta: (path) => dfs.dfs.localMeta(path),
       }),
-      // Leaving = the same graceful stop as SIGTERM (serve's handler runs stop()).
-      nodeRoutes(config.node.id, () => Deno.kill(Deno.pid, "SIGTERM")),
+      // Leaving = a DFS metadata hand-off, then the same graceful stop as SIGTERM (serve's
+      // handler runs stop()).
+      nodeRoutes(config.node.id, {
+        handOff: () => dfs.dfs.decommission(),
+        stop: () => Deno.kill(Deno.pid, "SIGTERM"),
+      }),
     ],
   });
   let resolveAddr: (a: Deno.NetAddr) => void = () => {};

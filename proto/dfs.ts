@@ -109,6 +109,14 @@ export type DfsMetaMark = Infer<typeof DfsMetaMark>;
 /** Reply to {@link DfsMetaMark}: false when the replica holds another state. */
 export const DfsMetaMarkReply = object({ marked: bool });
 
+/**
+ * Sent by a node leaving for good once every record it held is on a majority of its
+ * replacement owners (`lib/dfs/node_handoff.ts`): the receiver drops the sender from the
+ * quorum owners at once. The sender is the authenticated peer; the body is empty, as is the
+ * reply.
+ */
+export const DfsDeparted = object({});
+
 /** The summary of one metadata record, as listings and anti-entropy see it. */
 export const MetaSummarySchema = object({
   path,
@@ -228,6 +236,8 @@ export const dfsMessages: Record<string, Schema<unknown>> = {
   "dfs.meta_op.reply": DfsMetaOpReply,
   "dfs.meta_mark": DfsMetaMark,
   "dfs.meta_mark.reply": DfsMetaMarkReply,
+  "dfs.departed": DfsDeparted,
+  "dfs.departed.reply": DfsDeparted,
   "dfs.meta_list": DfsMetaList,
   "dfs.meta_list.reply": DfsMetaListReply,
   "dfs.meta_range": DfsMetaRange,

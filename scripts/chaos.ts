@@ -5,6 +5,7 @@
  * ```
  * deno task chaos --seed 7 --minutes 1 [--masters 3] [--workers 4]
  *                 [--count N] [--sample-s 30] [--kinds kill,pause,isolate,split,loss]
+ *                 (`leave` is drawn only when named in --kinds)
  *                 [--set section.key=value]... [--keep] [--jsonl FILE] [--verbose]
  * ```
  *
@@ -20,7 +21,7 @@
 import { type ChaosReport, replayCommand, runChaos } from "./chaos/run.ts";
 import type { FaultKind } from "./chaos/faults.ts";
 
-const KINDS: FaultKind[] = ["kill", "pause", "isolate", "split", "loss"];
+const KINDS: FaultKind[] = ["kill", "pause", "isolate", "split", "loss", "leave"];
 
 interface Args {
   seed: number;

@@ -199,7 +199,7 @@ export function nodeListingApp(verify: TokenVerifier, maxBodyBytes = 1 << 20): H
       grep: () => Promise.reject(unavailable("cluster grep")),
       tail: () => Promise.reject(unavailable("cluster tail")),
     }),
-    nodeRoutes("listing", () => {}),
+    nodeRoutes("listing", { handOff: () => Promise.resolve(null), stop: () => {} }),
   ];
   return createApiApp({
     verify,

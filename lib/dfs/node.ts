@@ -17,7 +17,7 @@
  * - ls: every live member lists its local records under the prefix; the asking node keeps
  *   the newest version of each path and drops tombstones.
  * - rm (tombstone, then block deletion) and merge go to the primary.
- * - repair and anti-entropy: `node_repair.ts`.
+ * - repair and anti-entropy: `node_repair.ts`; leaving for good: `node_handoff.ts`.
  *
  * @module
  */
@@ -36,6 +36,7 @@ import { codeOf, isUnreachable, notFound, unavailable, userError } from "./node_
 import { compareRecords, isTombstone, MetaIndex, newest, statOf, summaryOf } from "./node_meta.ts";
 import { MAX_APPEND_BYTES, newFileId, Primary } from "./node_primary.ts";
 import { findElsewhere } from "./node_meta_sync.ts";
+import { handOffRecords, type HandoffStats, leavingError } from "./node_handoff.ts";
 import { Repairer, type RepairStats } from "./node_repair.ts";
 import { type FileRange, type FileRead, readBody } from "./node_read.ts";
 import { serveDfs } from "./node_serve.ts";
@@ -125,6 +126,10 @@ export class DfsNode implements NodeContext {
   /** Recently stored records (treated as immutable), newest last. */
   readonly #recent = new Map<string, FileMeta>();
   #started = false;
+  /** Set by {@link decommission}: every metadata request is refused from then on. */
+  #leaving = false;
+  /** Local metadata writes under way (a hand-off waits for them). */
+  #metaWrites = 0;
 
   /** Creates the node and registers its RPC handlers; call {@link start} next. */
   constructor(opts: DfsNodeOptions) {
@@ -156,6 +161,12 @@ export class DfsNode implements NodeContext {
         this.ring.step(ctx.peer, { type, body } as RingMessage);
       });
     }
+    // The authenticated sender, not a name in the body, is the member that departed.
+    this.rpc.handle("dfs.departed", (_body, ctx) => {
+      this.log.info("DFS: {peer} handed its metadata off and left", { peer: ctx.peer });
+      this.ring.memberDeparted(ctx.peer);
+      return {};
+    });
     serveDfs(this, this.#primary);
   }
 
@@ -232,7 +243,9 @@ export class DfsNode implements NodeContext {
 
   /** See {@link NodeContext.storeMeta}. */
   async storeMeta(rec: FileMeta): Promise<boolean> {
+    if (this.#leaving) throw leavingError(this.self);
     let stored: FileMeta;
+    this.#metaWrites++;
     try {
       stored = await this.store.putMeta(rec.path, rec);
     } catch (e) {
@@ -240,6 +253,8 @@ export class DfsNode implements NodeContext {
       const code = e instanceof ElasticoreError ? e.code : "";
       if (code === "dfs_stale_version" || code === "dfs_meta_conflict") return false;
       throw e;
+    } finally {
+      this.#metaWrites--;
     }
     this.#noteStored(stored); // what the store holds now (confirmed points merged)
     return true;
@@ -256,16 +271,59 @@ export class DfsNode implements NodeContext {
 
   /** See {@link NodeContext.markMeta}. */
   async markMeta(path: string, mark: MetaOrder, head: string): Promise<boolean> {
-    const rec = await this.store.markMeta(path, mark, head);
+    if (this.#leaving) throw leavingError(this.self);
+    this.#metaWrites++;
+    const rec = await this.store.markMeta(path, mark, head).finally(() => this.#metaWrites--);
     if (rec) this.#noteStored(rec);
     return rec !== null;
   }
 
   /** See {@link NodeContext.localMeta}. Recently stored records are served from memory. */
   async localMeta(path: string): Promise<FileMeta | null> {
+    if (this.#leaving) throw leavingError(this.self);
     const hit = this.#recent.get(path);
     if (hit) return hit;
     return await this.store.getMeta(path);
+  }
+
+  /**
+   * Leaves the DFS for good (`node_handoff.ts`): refuses every metadata request from now on,
+   * copies each local record to the owners its key has without this node, and, when every
+   * record reached a majority of them, tells the live members this node departed. Returns
+   * what was copied and whether they were told; the caller then stops the node.
+   */
+  async decommission(deadlineMs = 20_000): Promise<HandoffStats & { announced: number }> {
+    this.#leaving = true;
+    this.#repair.cancel();
+    if (this.#aeTimer !== undefined) clearInterval(this.#aeTimer);
+    this.#aeTimer = undefined;
+    const deadline = Date.now() + deadlineMs;
+    while (this.#metaWrites > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const records = await this.store.listMeta("", Number.MAX_SAFE_INTEGER);
+    const stats = await handOffRecords(records, {
+      replacements: (rec) => this.ring.quorumOwnersWithout(metadataKey(rec.path), this.self),
+      isDead: (peer) => this.ring.isDead(peer),
+      put: async (peer, record) =>
+        (await this.call<{ stored: boolean }>(peer, "dfs.meta_put", { record }, {
+          deadlineMs: 3000,
+        })).stored,
+    }, { deadline });
+    let announced = 0;
+    if (stats.failed.length === 0) {
+      const peers = this.ring.liveMembers().filter((p) => p !== this.self);
+      const told = await Promise.allSettled(
+        peers.map((p) => this.call(p, "dfs.departed", {}, { deadlineMs: 3000 })),
+      );
+      announced = told.filter((r) => r.status === "fulfilled").length;
+    }
+    this.log.info(
+      "DFS hand-off: {stored} copies of {records} records stored, {already} already there, " +
+        "{failed} records short of a majority, {announced} members told, {ms} ms",
+      { ...stats, already: stats.alreadyThere, failed: stats.failed.length, announced },
+    );
+    return { ...stats, announced };
   }
 
   // ---- diagnostics ----

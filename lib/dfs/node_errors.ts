@@ -19,6 +19,7 @@ const STATUS: Record<string, number> = {
   dfs_quota_exceeded: 413,
   dfs_append_too_large: 413,
   dfs_unavailable: 503,
+  dfs_leaving: 503,
   dfs_no_quorum: 503,
   dfs_overloaded: 503,
   dfs_stale_version: 409,
@@ -70,12 +71,15 @@ export function sizeMismatch(message: string): ElasticoreError {
 
 /**
  * True if `e` means the peer could not be reached or did not answer (worth trying another
- * replica), as opposed to an answer that refused the request.
+ * replica), as opposed to an answer that refused the request. A peer that is leaving the
+ * cluster (`dfs_leaving`, `node_handoff.ts`) counts as unreachable.
  */
 export function isUnreachable(e: unknown): boolean {
-  if (!(e instanceof TransportError)) return !(e instanceof ElasticoreError);
+  if (!(e instanceof TransportError)) {
+    return !(e instanceof ElasticoreError) || e.code === "dfs_leaving";
+  }
   return e.code !== "remote_error" || e.remoteCode === "internal" ||
-    e.remoteCode === "unknown_method";
+    e.remoteCode === "unknown_method" || e.remoteCode === "dfs_leaving";
 }
 
 /** The code a failure carries: the remote handler's code for a remote error. */

@@ -61,6 +61,8 @@ export class RingLocator implements RingSide {
   readonly #dead = new Set<string>();
   /** When each member now dead was declared dead. */
   readonly #deadSince = new Map<string, number>();
+  /** Members that handed their metadata off and left: owners of nothing from then on. */
+  readonly #departed = new Set<string>();
   /** The quorum members sorted by ring id, until a member joins or a grace ends. */
   #quorum: { sorted: string[]; until: number } | undefined;
   readonly #suspects = new Map<string, number>();
@@ -122,6 +124,7 @@ export class RingLocator implements RingSide {
   memberJoined(id: string, addr: PeerAddress): void {
     if (!this.#members.has(id)) this.#quorum = undefined;
     this.#members.set(id, addr);
+    if (this.#departed.delete(id)) this.#quorum = undefined;
     this.#dead.delete(id);
     this.#deadSince.delete(id);
     this.#suspects.delete(id);
@@ -139,6 +142,19 @@ export class RingLocator implements RingSide {
     this.core.onMemberDead(id);
     this.#changed();
     this.#flush();
+  }
+
+  /**
+   * `id` handed its metadata records to the owners that replace it and left
+   * (`node_handoff.ts`): it is dead, and it leaves the quorum owners at once instead of after
+   * {@link OWNER_GRACE_MS}, so a second failure among its keys' other owners does not leave
+   * them without a majority. Safe only because every record it held is on its replacements.
+   */
+  memberDeparted(id: string): void {
+    if (id === this.#o.self) return;
+    this.#departed.add(id);
+    this.#quorum = undefined;
+    this.memberDead(id);
   }
 
   /** Suspects `id` for a while (it failed to answer). */
@@ -289,6 +305,7 @@ export class RingLocator implements RingSide {
       let until = Infinity;
       const ids = [this.#o.self];
       for (const id of this.#members.keys()) {
+        if (this.#departed.has(id)) continue;
         const since = this.#deadSince.get(id);
         if (since !== undefined && now - since >= OWNER_GRACE_MS) continue;
         if (since !== undefined) until = Math.min(until, since + OWNER_GRACE_MS);
@@ -297,6 +314,16 @@ export class RingLocator implements RingSide {
       this.#quorum = { sorted: sortByRingId(ids), until };
     }
     return trueSuccessors(this.#quorum.sorted, key, this.#o.rf);
+  }
+
+  /**
+   * The quorum owners `key` would have without `id`: where `id` hands its copy of the key's
+   * record when it leaves (`node_handoff.ts`).
+   */
+  quorumOwnersWithout(key: RingId, id: string): string[] {
+    this.quorumOwners(key); // refreshes the sorted set
+    const sorted = this.#quorum!.sorted.filter((x) => x !== id);
+    return trueSuccessors(sorted, key, this.#o.rf);
   }
 
   /**

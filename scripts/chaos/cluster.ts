@@ -157,6 +157,22 @@ export class ChaosCluster {
     n.paused = false;
   }
 
+  /**
+   * `elasticore node leave` of `id` (`POST /v1/node/leave`: DFS metadata hand-off, SWIM
+   * "left", a graceful stop); waits for its process to exit. Returns the API's answer.
+   */
+  async leave(id: string): Promise<string> {
+    const n = this.nodes.get(id)!;
+    if (!n.proc) throw new Error(`${id} is not running`);
+    const r = await this.request(id, "POST", "/v1/node/leave", undefined, 40_000);
+    if (r.status !== 202) throw new Error(`leave of ${id}: ${r.status} ${r.text}`);
+    const exited = await Promise.race([n.proc.status.then(() => true), sleep(30_000)]);
+    if (!exited) throw new Error(`${id} still runs 30 s after it was told to leave`);
+    n.proc = undefined;
+    n.paused = false;
+    return r.text;
+  }
+
   /** SIGSTOP of `id`. */
   pause(id: string): void {
     const n = this.nodes.get(id)!;

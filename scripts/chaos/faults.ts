@@ -7,7 +7,10 @@
  * (SIGSTOP/SIGCONT), `isolate` (the node's transport cuts every peer, both
  * directions), `split` (two nodes cut off from the rest, still talking to
  * each other), `loss` (the node drops a fraction of what it sends and delays
- * the rest). A target is a node id or `leader` (the master leading when the
+ * the rest), `leave` (a worker leaves gracefully with `node leave`, handing its
+ * DFS metadata off, and is started again with its old data when it heals; only
+ * when asked for with `--kinds`, so the schedules of earlier seeds stay as they
+ * were). A target is a node id or `leader` (the master leading when the
  * fault starts; `fallback` if none answers).
  *
  * Limits, so that every promise of the system still applies: at any moment
@@ -23,7 +26,7 @@ import type { ChaosCluster } from "./cluster.ts";
 import { sleep } from "./cluster.ts";
 
 /** A kind of fault. */
-export type FaultKind = "kill" | "pause" | "isolate" | "split" | "loss";
+export type FaultKind = "kill" | "pause" | "isolate" | "split" | "loss" | "leave";
 
 /** One planned fault. */
 export interface PlannedFault {
@@ -74,12 +77,16 @@ const WEIGHTS: [FaultKind, number][] = [
   ["isolate", 2],
   ["split", 1],
   ["loss", 2],
+  ["leave", 2],
 ];
+
+/** Kinds drawn from when none are named (`leave` came later; see the module doc). */
+export const DEFAULT_KINDS: FaultKind[] = ["kill", "pause", "isolate", "split", "loss"];
 
 /** Plans the faults of a run from `seed`. */
 export function planFaults(seed: number, o: PlanOptions): PlannedFault[] {
   const rnd = new Prng(seed ^ 0x5eed_f00d);
-  const kinds = WEIGHTS.filter(([k]) => !o.kinds || o.kinds.includes(k));
+  const kinds = WEIGHTS.filter(([k]) => (o.kinds ?? DEFAULT_KINDS).includes(k));
   const total = kinds.reduce((s, [, w]) => s + w, 0);
   if (total === 0) return [];
   const busy: Busy[] = [];
@@ -95,7 +102,7 @@ export function planFaults(seed: number, o: PlanOptions): PlannedFault[] {
       }
       r -= w;
     }
-    const durationMs = kind === "kill"
+    const durationMs = kind === "kill" || kind === "leave"
       ? rnd.between(300, 5_000)
       : kind === "pause"
       ? rnd.between(300, 3_000)
@@ -104,7 +111,7 @@ export function planFaults(seed: number, o: PlanOptions): PlannedFault[] {
       : rnd.between(1_000, 6_000);
     const end = Math.min(t + durationMs, o.periodMs - 500);
     // A restarted process needs a few seconds before it serves again.
-    const margin = kind === "kill" ? 6_000 : 1_500;
+    const margin = kind === "kill" || kind === "leave" ? 6_000 : 1_500;
     const overlapping = busy.filter((b) => b.from < end + margin && t < b.to);
     const nodesBusy = new Set(overlapping.map((b) => b.node));
     const mastersBusy = overlapping.filter((b) => b.master).length;
@@ -114,8 +121,11 @@ export function planFaults(seed: number, o: PlanOptions): PlannedFault[] {
     const free = (ids: string[]) => ids.filter((id) => !nodesBusy.has(id));
     const want = kind === "split" ? 2 : 1;
     if (freeNodes >= want) {
+      // Only workers leave: a master leaves through `raft remove` first (docs/SCALING.md).
       const pool = [
-        ...(mastersOk ? [...free(o.masters), ...(nodesBusy.has("leader") ? [] : ["leader"])] : []),
+        ...(mastersOk && kind !== "leave"
+          ? [...free(o.masters), ...(nodesBusy.has("leader") ? [] : ["leader"])]
+          : []),
         ...free(o.workers),
       ];
       const targets: string[] = [];
@@ -181,7 +191,7 @@ export interface FaultStats {
 export class FaultRunner {
   /** Counters. */
   readonly stats: FaultStats = {
-    applied: { kill: 0, pause: 0, isolate: 0, split: 0, loss: 0 },
+    applied: { kill: 0, pause: 0, isolate: 0, split: 0, loss: 0, leave: 0 },
     leaderHits: 0,
     skipped: 0,
   };
@@ -233,6 +243,14 @@ export class FaultRunner {
         await sleep(f.durationMs);
         await c.spawn(targets[0]);
         break;
+      case "leave": {
+        const answer = await c.leave(targets[0]);
+        this.#note(`${targets[0]} left: ${answer.slice(0, 300)}`);
+        this.stats.applied.leave++;
+        await sleep(f.durationMs);
+        await c.spawn(targets[0]);
+        break;
+      }
       case "pause":
         c.pause(targets[0]);
         this.stats.applied.pause++;

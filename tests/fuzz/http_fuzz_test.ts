@@ -314,7 +314,7 @@ Deno.test({
           // Without the DFS and stream engine: their request parsing and validation is fuzzed.
           fsRoutes(() => unavailableSource("the DFS")),
           jobRoutes({ api: unavailableSource("jobs"), fs: unavailableSource("stream files") }),
-          nodeRoutes("m1", () => {}),
+          nodeRoutes("m1", { handOff: () => Promise.resolve(null), stop: () => {} }),
         ],
       });
       const samples = listRoutes(app).map((r) => samplePath(r.path));

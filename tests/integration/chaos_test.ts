@@ -40,6 +40,24 @@ Deno.test("chaos: the schedule is a function of the seed and respects the fault 
   assert.ok(a.some((f) => f.targets.includes("leader")), "the leader is a target");
 });
 
+Deno.test("chaos: leave is drawn only when asked for, and only for workers", () => {
+  const o = {
+    masters: ["m1", "m2", "m3"],
+    workers: ["w1", "w2", "w3", "w4"],
+    periodMs: 600_000,
+    maxNodes: 2,
+    maxMasters: 1,
+  };
+  assert.ok(planFaults(42, o).every((f) => f.kind !== "leave"), "not by default");
+  const withLeave = planFaults(42, {
+    ...o,
+    kinds: ["kill", "pause", "isolate", "split", "loss", "leave"],
+  });
+  const leaves = withLeave.filter((f) => f.kind === "leave");
+  assert.ok(leaves.length > 5, `only ${leaves.length} leaves in 10 minutes`);
+  assert.ok(leaves.every((f) => f.targets.length === 1 && o.workers.includes(f.targets[0])));
+});
+
 Deno.test("chaos: the KV model rejects a lost write and a stale read", () => {
   type Op = Operation<KvOp, KvAnswer>;
   const put = (client: number, value: string, call: number, ret: number, version: number): Op => ({

@@ -187,8 +187,12 @@ Deno.test({
       });
       console.log(`w3 stores ${blocks} blocks (ring view: ${ring.blocks})`);
 
-      // w1 leaves gracefully: its tasks move, its process exits.
-      await call("w1", "POST", "/v1/node/leave");
+      // w1 leaves gracefully: its DFS metadata is handed off (so the kill of w2 below leaves
+      // a majority of every path's owners), its tasks move, its process exits.
+      const handoff = (await call("w1", "POST", "/v1/node/leave")).json.handoff;
+      console.log(`w1 hand-off: ${JSON.stringify({ ...handoff, failed: handoff.failed.length })}`);
+      assert.deepEqual(handoff.failed, [], "every record of w1 reached its new owners");
+      assert.ok(handoff.records > 0 && handoff.announced >= 4, JSON.stringify(handoff));
       await until("w1 to exit", 30_000, async () => {
         const s = await Promise.race([node("w1").proc!.status, sleep(200).then(() => undefined)]);
         return s !== undefined;
