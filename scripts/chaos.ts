@@ -223,9 +223,13 @@ async function main(): Promise<void> {
     totals.jobs += r.ops.jobs;
     totals.faults += Object.values(r.faults.applied).reduce((s, n) => s + n, 0);
     if (a.jsonl) {
-      // Resource samples are kept (a soak's memory curve is the evidence); the fault log is not.
-      const { faultLog: _l, ...rest } = r;
-      await Deno.writeTextFile(a.jsonl, JSON.stringify(rest) + "\n", { append: true });
+      // Resource samples are kept (a soak's memory curve is the evidence); of the fault log,
+      // the lines on faults not applied (why each was skipped) and on leaves (the hand-off).
+      const { faultLog, ...rest } = r;
+      const notes = faultLog.filter((l) => /not applied| left: /.test(l));
+      await Deno.writeTextFile(a.jsonl, JSON.stringify({ ...rest, faultNotes: notes }) + "\n", {
+        append: true,
+      });
     }
   }
   if (a.count > 1) {
