@@ -22,6 +22,7 @@ import { nodeRoutes } from "./api/node_routes.ts";
 import { RaftNode } from "./raft/node/raft_node.ts";
 import { startLogServices } from "./logs/mod.ts";
 import { startDfs } from "./dfs/start.ts";
+import { runStopSteps } from "./stop_steps.ts";
 import { fsRoutes } from "./api/fs_routes.ts";
 import { startStreamServices } from "./stream/runtime/services.ts";
 import { DfsStreamFs } from "./stream/runtime/dfs_fs.ts";
@@ -309,16 +310,19 @@ export async function startNode(
     apiAddr,
     async stop() {
       status = "stopping";
-      await server.shutdown().catch(() => {});
       clearInterval(usageTimer);
       trimmer.stop();
-      await swim.leave().catch(() => {});
-      await stream.stop();
-      await swim.stop();
-      await raft?.stop();
-      await logs.stop();
-      await dfs.stop();
-      await rpc.close().catch(() => {});
+      // Each step bounded: the process exits once stop() returns, whatever is left behind.
+      await runStopSteps([
+        { name: "the HTTPS API (requests in flight)", run: () => server.shutdown(), limitMs: 3000 },
+        { name: "the SWIM leave announcement", run: () => swim.leave(), limitMs: 3000 },
+        { name: "the stream engine", run: () => stream.stop(), limitMs: 8000 },
+        { name: "SWIM", run: () => swim.stop(), limitMs: 2000 },
+        { name: "Raft", run: () => raft?.stop(), limitMs: 3000 },
+        { name: "the log services", run: () => logs.stop(), limitMs: 3000 },
+        { name: "the DFS", run: () => dfs.stop(), limitMs: 3000 },
+        { name: "the RPC layer", run: () => rpc.close(), limitMs: 2000 },
+      ], log);
     },
   };
 }

@@ -117,9 +117,13 @@ export class ChaosCluster {
     return [...this.nodes.values()].filter((n) => n.master).map((n) => n.id);
   }
 
-  /** Starts (or restarts) the process of `id`; its stderr is appended to `<dir>/<id>.out`. */
+  /**
+   * Starts (or restarts) the process of `id`; its stderr is appended to `<dir>/<id>.out`.
+   * Refuses while a process of `id` still runs (two would fight over its ports).
+   */
   async spawn(id: string): Promise<void> {
     const n = this.nodes.get(id)!;
+    if (n.proc && !exited.has(n.proc)) throw new Error(`${id} already runs (pid ${n.proc.pid})`);
     const self = selfCommand();
     const args = [...self.args, "serve", "--config", join(this.dir, `${id}.toml`)];
     for (const s of this.#set) args.push("--set", s);
@@ -146,15 +150,18 @@ export class ChaosCluster {
   /** `kill -9` of `id` (a paused process is killed as it is). */
   async kill(id: string): Promise<void> {
     const n = this.nodes.get(id)!;
-    if (!n.proc) return;
+    const p = n.proc;
+    if (!p) return;
     try {
-      n.proc.kill("SIGKILL");
+      p.kill("SIGKILL");
     } catch {
       // already gone
     }
-    await n.proc.status;
-    n.proc = undefined;
-    n.paused = false;
+    await p.status;
+    if (n.proc === p) {
+      n.proc = undefined;
+      n.paused = false;
+    }
   }
 
   /**
@@ -163,13 +170,17 @@ export class ChaosCluster {
    */
   async leave(id: string): Promise<string> {
     const n = this.nodes.get(id)!;
-    if (!n.proc) throw new Error(`${id} is not running`);
+    const p = n.proc;
+    if (!p) throw new Error(`${id} is not running`);
     const r = await this.request(id, "POST", "/v1/node/leave", undefined, 40_000);
     if (r.status !== 202) throw new Error(`leave of ${id}: ${r.status} ${r.text}`);
-    const exited = await Promise.race([n.proc.status.then(() => true), sleep(30_000)]);
-    if (!exited) throw new Error(`${id} still runs 30 s after it was told to leave`);
-    n.proc = undefined;
-    n.paused = false;
+    const gone = await Promise.race([p.status.then(() => true), sleep(45_000)]);
+    if (!gone) throw new Error(`${id} still runs 45 s after it was told to leave`);
+    // Another fault may have restarted it meanwhile: only this process is gone.
+    if (n.proc === p) {
+      n.proc = undefined;
+      n.paused = false;
+    }
     return r.text;
   }
 

@@ -110,8 +110,9 @@ export function planFaults(seed: number, o: PlanOptions): PlannedFault[] {
       ? rnd.between(2_000, 8_000)
       : rnd.between(1_000, 6_000);
     const end = Math.min(t + durationMs, o.periodMs - 500);
-    // A restarted process needs a few seconds before it serves again.
-    const margin = kind === "kill" || kind === "leave" ? 6_000 : 1_500;
+    // A restarted process needs a few seconds before it serves again; a leave may also
+    // overrun its planned end by its hand-off and graceful stop.
+    const margin = kind === "leave" ? 12_000 : kind === "kill" ? 6_000 : 1_500;
     const overlapping = busy.filter((b) => b.from < end + margin && t < b.to);
     const nodesBusy = new Set(overlapping.map((b) => b.node));
     const mastersBusy = overlapping.filter((b) => b.master).length;
@@ -244,10 +245,13 @@ export class FaultRunner {
         await c.spawn(targets[0]);
         break;
       case "leave": {
+        // The hand-off and the graceful stop take time: the node comes back at the planned
+        // end, or right after it exited if that is later.
+        const started = Date.now();
         const answer = await c.leave(targets[0]);
         this.#note(`${targets[0]} left: ${answer.slice(0, 300)}`);
         this.stats.applied.leave++;
-        await sleep(f.durationMs);
+        await sleep(Math.max(0, f.durationMs - (Date.now() - started)));
         await c.spawn(targets[0]);
         break;
       }
