@@ -21,7 +21,7 @@ import { clusterRoutes, type MemberView } from "./api/cluster_routes.ts";
 import { nodeRoutes } from "./api/node_routes.ts";
 import { RaftNode } from "./raft/node/raft_node.ts";
 import { startLogServices } from "./logs/mod.ts";
-import { startDfs } from "./dfs/start.ts";
+import { refuseIfLeft, startDfs } from "./dfs/start.ts";
 import { runStopSteps } from "./stop_steps.ts";
 import { fsRoutes } from "./api/fs_routes.ts";
 import { startStreamServices } from "./stream/runtime/services.ts";
@@ -79,6 +79,8 @@ export async function startNode(
   opts: { onFatal?: (e: unknown) => void } = {},
 ): Promise<RunningNode> {
   const log = getLogger("node");
+  // First: a node that left must not open a port or a store on its stale data.
+  await refuseIfLeft(config.node.data_dir, config.node.id);
   const metrics = new MetricsRegistry();
   registerProcessMetrics(metrics);
   const sec = config.security;
@@ -275,7 +277,7 @@ export async function startNode(
       // Leaving = a DFS metadata hand-off, then the same graceful stop as SIGTERM (serve's
       // handler runs stop()).
       nodeRoutes(config.node.id, {
-        handOff: () => dfs.dfs.decommission(),
+        handOff: () => dfs.decommission(),
         stop: () => Deno.kill(Deno.pid, "SIGTERM"),
       }),
     ],

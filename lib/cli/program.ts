@@ -45,6 +45,12 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * Exit code of a node that refuses to start because it left the cluster (`dfs_node_left`):
+ * the systemd unit's `RestartPreventExitStatus` keeps it from restarting in a loop.
+ */
+export const EXIT_NODE_LEFT = 78;
+
 /** Runs the CLI with `args`; returns the process exit code. */
 export async function runCli(args: string[]): Promise<number> {
   const program = buildProgram();
@@ -58,7 +64,7 @@ export async function runCli(args: string[]): Promise<number> {
     }
     if (e instanceof ElasticoreError) {
       console.error(e.toLine());
-      return 1;
+      return e.code === "dfs_node_left" ? EXIT_NODE_LEFT : 1;
     }
     const msg = e instanceof Error ? e.message : String(e);
     console.error(`error[internal]: ${msg}`);

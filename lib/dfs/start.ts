@@ -11,6 +11,12 @@
  * with `dfs_fence_config` if the timing makes that impossible). Only a configuration without
  * any Raft master gets the `LocalFence`.
  *
+ * A node that left with `node leave` and handed its metadata off (`node_handoff.ts`) writes
+ * {@link LEFT_MARKER} into its data directory; its copies are out of date from then on, and the
+ * others no longer count it among the owners of its keys. Started again on that directory it
+ * would be an owner again with stale records, so startup refuses (`dfs_node_left`) until the
+ * data directory is removed: the node then joins as a new one and repair fills it.
+ *
  * @module
  */
 import { join } from "node:path";
@@ -21,7 +27,9 @@ import type { Config } from "../config/mod.ts";
 import type { MetricsRegistry } from "../metrics.ts";
 import type { SwimNode } from "../swim/node.ts";
 import type { PeerAddress, Rpc } from "../transport/mod.ts";
+import { ElasticoreError } from "../errors.ts";
 import { DfsNode } from "./node.ts";
+import type { HandoffStats } from "./node_handoff.ts";
 import { NodeStore } from "./store/node_store.ts";
 import { swimConfigFromSection } from "../swim/config.ts";
 import { fenceLeaseMs, LocalFence, type WriteFence } from "./write_fence.ts";
@@ -64,12 +72,48 @@ export function writeFenceFor(config: Config, deps: DfsDeps): WriteFence {
   });
 }
 
+/** The file, in the data directory, that says this node left (see the module documentation). */
+export const LEFT_MARKER = "dfs.left.json";
+
+/** Refuses to start on a data directory whose node left the cluster (`dfs_node_left`). */
+export async function refuseIfLeft(dataDir: string, id: string): Promise<void> {
+  const file = join(dataDir, LEFT_MARKER);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  const at = (() => {
+    try {
+      return String(JSON.parse(text).at ?? "an unknown time");
+    } catch {
+      return "an unknown time";
+    }
+  })();
+  throw new ElasticoreError(
+    "dfs_node_left",
+    `node ${id} left the cluster (node leave) at ${at}; the DFS data in ${dataDir} is out of date ` +
+      `(${file} says so)`,
+    {
+      hint: `to bring the node back, remove ${dataDir} and start it again: it joins as a new ` +
+        `node and repair copies its share to it`,
+    },
+  );
+}
+
 /** A started DFS and how to stop it. */
 export interface RunningDfs {
   /** The DFS node. */
   dfs: DfsNode;
   /** The local store. */
   store: NodeStore;
+  /**
+   * `node leave`: hands the metadata off (`DfsNode.decommission`) and, when the others were
+   * told, writes {@link LEFT_MARKER}.
+   */
+  decommission(): Promise<HandoffStats & { announced: number }>;
   /** Stops the ring member and closes the store. */
   stop(): Promise<void>;
 }
@@ -109,6 +153,17 @@ export async function startDfs(config: Config, deps: DfsDeps): Promise<RunningDf
   return {
     dfs,
     store,
+    async decommission() {
+      const stats = await dfs.decommission();
+      if (stats.failed.length === 0 && stats.announced > 0) {
+        const marker = { at: new Date().toISOString(), node: config.node.id, ...stats };
+        await Deno.writeTextFile(
+          join(config.node.data_dir, LEFT_MARKER),
+          JSON.stringify(marker) + "\n",
+        );
+      }
+      return stats;
+    },
     stop() {
       off();
       dfs.stop();

@@ -184,6 +184,23 @@ export class ChaosCluster {
     return r.text;
   }
 
+  /**
+   * Moves the data directory of `id` (which left, so it refuses to start on it) aside to
+   * `data/<id>.left-<n>`, logs kept for a post-mortem: its next start is a new node's.
+   */
+  async retireData(id: string): Promise<void> {
+    const from = join(this.dir, "data", id);
+    for (let n = 1;; n++) {
+      const to = `${from}.left-${n}`;
+      try {
+        await Deno.lstat(to);
+      } catch {
+        await Deno.rename(from, to);
+        return;
+      }
+    }
+  }
+
   /** SIGSTOP of `id`. */
   pause(id: string): void {
     const n = this.nodes.get(id)!;

@@ -8,9 +8,9 @@
  * directions), `split` (two nodes cut off from the rest, still talking to
  * each other), `loss` (the node drops a fraction of what it sends and delays
  * the rest), `leave` (a worker leaves gracefully with `node leave`, handing its
- * DFS metadata off, and is started again with its old data when it heals; only
- * when asked for with `--kinds`, so the schedules of earlier seeds stay as they
- * were). A target is a node id or `leader` (the master leading when the
+ * DFS metadata off; when it heals it starts again as a new node, its data
+ * directory moved aside; drawn only when named in `--kinds`, so the schedules
+ * of earlier seeds stay as they were). A target is a node id or `leader` (the master leading when the
  * fault starts; `fallback` if none answers).
  *
  * Limits, so that every promise of the system still applies: at any moment
@@ -252,6 +252,8 @@ export class FaultRunner {
         this.#note(`${targets[0]} left: ${answer.slice(0, 300)}`);
         this.stats.applied.leave++;
         await sleep(Math.max(0, f.durationMs - (Date.now() - started)));
+        // As an operator would: a node that left comes back with an empty data directory.
+        await c.retireData(targets[0]);
         await c.spawn(targets[0]);
         break;
       }
