@@ -10,6 +10,7 @@ import { MetricsRegistry } from "../metrics.ts";
 import { startTestNode, type TestPki, testPki } from "../transport/testing.ts";
 import type { PeerAddress } from "../transport/types.ts";
 import { DfsNode } from "./node.ts";
+import { metadataKey } from "./ring/id.ts";
 import { sortByRingId } from "./ring/invariants.ts";
 import { NodeStore } from "./store/node_store.ts";
 import { LocalFence, type WriteFence } from "./write_fence.ts";
@@ -164,5 +165,29 @@ export class DfsTestCluster {
   async close(): Promise<void> {
     for (const id of [...this.nodes.keys()]) await this.kill(id, false);
     await Deno.remove(this.#root, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Reads the whole text of `path` (default: the path given to {@link withSixNodes}) through node `id`. */
+export type TextThrough = (id: string, path?: string) => Promise<string>;
+
+/**
+ * Runs `fn` on six settled in-process nodes (RF 3), given `path`'s ring order `s` (s0 .. s5:
+ * its metadata owners first) and a reader of file text through a node; then closes them.
+ */
+export async function withSixNodes(
+  path: string,
+  fn: (c: DfsTestCluster, s: string[], text: TextThrough) => Promise<void>,
+): Promise<void> {
+  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
+  const text: TextThrough = async (id, p = path) =>
+    await new Response((await c.node(id).get(p)).body).text();
+  try {
+    await c.settled();
+    const s = await c.node("n1").locate(metadataKey(path), 3);
+    if (s.length !== 6) throw new Error(`${path} has ${s.length} candidates, not 6`);
+    await fn(c, s, text);
+  } finally {
+    await c.close();
   }
 }

@@ -12,15 +12,17 @@ import { checkLinearizable, type Operation } from "../../lib/sim/linearizability
 
 const SEED = Number(Deno.env.get("ELASTICORE_CHAOS_SEED") ?? "1");
 const MINUTES = 25 / 60;
+/** Ten minutes of faults on the harness's default cluster. */
+const PLAN = {
+  masters: ["m1", "m2", "m3"],
+  workers: ["w1", "w2", "w3", "w4"],
+  periodMs: 600_000,
+  maxNodes: 2,
+  maxMasters: 1,
+};
 
 Deno.test("chaos: the schedule is a function of the seed and respects the fault limits", () => {
-  const o = {
-    masters: ["m1", "m2", "m3"],
-    workers: ["w1", "w2", "w3", "w4"],
-    periodMs: 600_000,
-    maxNodes: 2,
-    maxMasters: 1,
-  };
+  const o = PLAN;
   const a = planFaults(42, o);
   assert.deepEqual(planFaults(42, o), a);
   assert.notDeepEqual(planFaults(43, o), a);
@@ -41,13 +43,7 @@ Deno.test("chaos: the schedule is a function of the seed and respects the fault 
 });
 
 Deno.test("chaos: leave is drawn only when asked for, and only for workers", () => {
-  const o = {
-    masters: ["m1", "m2", "m3"],
-    workers: ["w1", "w2", "w3", "w4"],
-    periodMs: 600_000,
-    maxNodes: 2,
-    maxMasters: 1,
-  };
+  const o = PLAN;
   assert.ok(planFaults(42, o).every((f) => f.kind !== "leave"), "not by default");
   const withLeave = planFaults(42, {
     ...o,

@@ -8,7 +8,7 @@
  * Six in-process nodes, RF 3; the path's ring order is s0 .. s5.
  */
 import assert from "node:assert/strict";
-import { DfsTestCluster } from "../../lib/dfs/node_testing.ts";
+import { withSixNodes } from "../../lib/dfs/node_testing.ts";
 import { codeOf } from "../../lib/dfs/node_errors.ts";
 import { metadataKey } from "../../lib/dfs/ring/id.ts";
 import { handoffLine } from "../../lib/cli/node.ts";
@@ -16,27 +16,6 @@ import type { FileMeta } from "../../lib/dfs/file_meta.ts";
 import { handOffRecords, type HandoffTarget } from "../../lib/dfs/node_handoff.ts";
 
 const enc = new TextEncoder();
-
-async function withSixNodes(
-  path: string,
-  fn: (
-    c: DfsTestCluster,
-    s: string[],
-    text: (id: string, p?: string) => Promise<string>,
-  ) => Promise<void>,
-): Promise<void> {
-  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
-  const text = async (id: string, p = path) =>
-    await new Response((await c.node(id).get(p)).body).text();
-  try {
-    await c.settled();
-    const s = await c.node("n1").locate(metadataKey(path), 3);
-    assert.equal(s.length, 6);
-    await fn(c, s, text);
-  } finally {
-    await c.close();
-  }
-}
 
 Deno.test("dfs hand-off: after a node leaves, a second owner may die and its keys still take changes", async () => {
   const path = "/handoff/log";

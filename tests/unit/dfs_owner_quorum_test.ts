@@ -18,7 +18,7 @@
  * Six in-process nodes, RF 3; the path's ring order is s0 .. s5.
  */
 import assert from "node:assert/strict";
-import { DfsTestCluster } from "../../lib/dfs/node_testing.ts";
+import { type DfsTestCluster, withSixNodes } from "../../lib/dfs/node_testing.ts";
 import { codeOf } from "../../lib/dfs/node_errors.ts";
 import { metadataKey } from "../../lib/dfs/ring/id.ts";
 
@@ -31,23 +31,6 @@ function cut(c: DfsTestCluster, a: string, b: string, on: boolean): void {
   } else {
     c.node(a).rpc.faults.clear(b);
     c.node(b).rpc.faults.clear(a);
-  }
-}
-
-/** Runs `fn` on six settled nodes with `path`'s ring order `s` (s0 .. s5), then closes them. */
-async function withSixNodes(
-  path: string,
-  fn: (c: DfsTestCluster, s: string[], text: (id: string) => Promise<string>) => Promise<void>,
-): Promise<void> {
-  const c = await DfsTestCluster.start({ ids: ["n1", "n2", "n3", "n4", "n5", "n6"] });
-  const text = async (id: string) => await new Response((await c.node(id).get(path)).body).text();
-  try {
-    await c.settled();
-    const s = await c.node("n1").locate(metadataKey(path), 3);
-    assert.equal(s.length, 6);
-    await fn(c, s, text);
-  } finally {
-    await c.close();
   }
 }
 
