@@ -163,18 +163,28 @@ export class DevCluster {
 
   /** Waits until every worker is alive in the cluster view (SWIM) of the API `client` reaches. */
   async waitForWorkers(
-    client: { json<T>(r: { method: string; path: string; idempotent?: boolean }): Promise<T> },
+    client: {
+      json<T>(
+        r: { method: string; path: string; idempotent?: boolean; timeoutMs?: number },
+      ): Promise<T>;
+    },
     timeoutMs: number,
   ): Promise<void> {
     const want = this.nodes.filter((n) => !n.master).map((n) => n.id);
     const deadline = Date.now() + timeoutMs;
     let seen: { id: string; state: string }[] = [];
+    let lastError = "";
     while (Date.now() < deadline) {
+      // A short limit per poll: one slow answer must not use up the whole wait.
       const c = await client.json<{ members: { id: string; state: string }[] }>({
         method: "GET",
         path: "/v1/cluster",
         idempotent: true,
-      }).catch(() => ({ members: [] }));
+        timeoutMs: 5_000,
+      }).catch((e) => {
+        lastError = e instanceof Error ? e.message : String(e);
+        return { members: [] };
+      });
       if (c.members.length) seen = c.members;
       const alive = new Set(c.members.filter((m) => m.state === "alive").map((m) => m.id));
       if (want.every((id) => alive.has(id))) return;
@@ -188,14 +198,24 @@ export class DevCluster {
       const state = seen.find((m) => m.id === n.id)?.state ?? "not a member";
       const exited = n.proc && exitedEarly(n) ? ", its process exited" : "";
       const log = join(this.dir, `${n.id}.out`);
-      const tail = (await Deno.readTextFile(log).catch(() => "")).trimEnd().split("\n").slice(-5);
+      // stderr first; the node's own log (data/<id>/logs) when stderr has nothing.
+      let tail = (await Deno.readTextFile(log).catch(() => "")).trimEnd().split("\n")
+        .filter((l) => l && !l.startsWith("Warning Permissions")).slice(-5);
+      if (!tail.length) {
+        const own = join(this.dir, "data", n.id, "logs", "node.jsonl");
+        tail = (await Deno.readTextFile(own).catch(() => "")).trimEnd().split("\n")
+          .filter(Boolean).slice(-5).map((l) => l.slice(0, 300));
+      }
       return `${n.id} (${state}${exited}; ${log}${
-        tail.length && tail[0] ? `, ending:\n    ${tail.join("\n    ")}` : ""
+        tail.length ? `, ending:\n    ${tail.join("\n    ")}` : ""
       })`;
     }));
+    const view = seen.length
+      ? ""
+      : `; the cluster view was never read (last error: ${lastError || "no members listed"})`;
     throw new ElasticoreError(
       "dev_workers_missing",
-      `workers did not all join within ${timeoutMs} ms: ${details.join("; ")}`,
+      `workers did not all join within ${timeoutMs} ms: ${details.join("; ")}${view}`,
     );
   }
 

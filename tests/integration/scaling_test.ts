@@ -90,6 +90,8 @@ Deno.test({
     };
     let feeding = true;
     let feeder: Promise<void> = Promise.resolve();
+    let failed = false;
+    const keep = Deno.env.get("ELASTICORE_TEST_KEEP") === "1";
     try {
       await c.start();
       const leader = await c.waitForLeader(60_000);
@@ -241,6 +243,7 @@ Deno.test({
           `total ${Date.now() - t0} ms`,
       );
     } catch (e) {
+      failed = true;
       for (const n of [...c.nodes, w3]) {
         let log = await Deno.readTextFile(join(dir, `${n.id}.out`)).catch(() => "");
         const logs = join(dir, "data", n.id, "logs");
@@ -251,15 +254,20 @@ Deno.test({
         } catch {
           // no logs yet
         }
-        console.log(`--- ${n.id} (tail)\n${log.split("\n").slice(-12).join("\n")}`);
+        const lines = log.split("\n");
+        const warnings = lines.filter((l) => /"level":"(warning|error)"/.test(l)).slice(-20);
+        console.log(`--- ${n.id} (warnings)\n${warnings.join("\n")}`);
+        console.log(`--- ${n.id} (tail)\n${lines.slice(-12).join("\n")}`);
       }
+      if (keep) console.log(`cluster directory kept: ${dir}`);
       throw e;
     } finally {
       feeding = false;
       await feeder.catch(() => {});
       http.close();
       await c.stop(2_000);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      // ELASTICORE_TEST_KEEP=1 keeps a failed run's directory (every node's whole log).
+      if (!keep || !failed) await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });
