@@ -91,7 +91,7 @@ Deno.test({
     let feeding = true;
     let feeder: Promise<void> = Promise.resolve();
     let failed = false;
-    const keep = Deno.env.get("ELASTICORE_TEST_KEEP") === "1";
+    const keep = Deno.env.get("KEEP_TEST_CLUSTER") === "1";
     try {
       await c.start();
       const leader = await c.waitForLeader(60_000);
@@ -266,7 +266,7 @@ Deno.test({
       await feeder.catch(() => {});
       http.close();
       await c.stop(2_000);
-      // ELASTICORE_TEST_KEEP=1 keeps a failed run's directory (every node's whole log).
+      // KEEP_TEST_CLUSTER=1 keeps a failed run's directory (every node's whole log).
       if (!keep || !failed) await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
