@@ -36,7 +36,7 @@ import { codeOf, isUnreachable, notFound, unavailable, userError } from "./node_
 import { compareRecords, isTombstone, MetaIndex, newest, statOf, summaryOf } from "./node_meta.ts";
 import { MAX_APPEND_BYTES, newFileId, Primary } from "./node_primary.ts";
 import { findElsewhere } from "./node_meta_sync.ts";
-import { handOffRecords, type HandoffStats, leavingError } from "./node_handoff.ts";
+import { handOffAndAnnounce, type HandoffStats, leavingError } from "./node_handoff.ts";
 import { Repairer, type RepairStats } from "./node_repair.ts";
 import { type FileRange, type FileRead, readBody } from "./node_read.ts";
 import { serveDfs } from "./node_serve.ts";
@@ -301,29 +301,7 @@ export class DfsNode implements NodeContext {
     while (this.#metaWrites > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    const records = await this.store.listMeta("", Number.MAX_SAFE_INTEGER);
-    const stats = await handOffRecords(records, {
-      replacements: (rec) => this.ring.quorumOwnersWithout(metadataKey(rec.path), this.self),
-      isDead: (peer) => this.ring.isDead(peer),
-      put: async (peer, record) =>
-        (await this.call<{ stored: boolean }>(peer, "dfs.meta_put", { record }, {
-          deadlineMs: 3000,
-        })).stored,
-    }, { deadline });
-    let announced = 0;
-    if (stats.failed.length === 0) {
-      const peers = this.ring.liveMembers().filter((p) => p !== this.self);
-      const told = await Promise.allSettled(
-        peers.map((p) => this.call(p, "dfs.departed", {}, { deadlineMs: 3000 })),
-      );
-      announced = told.filter((r) => r.status === "fulfilled").length;
-    }
-    this.log.info(
-      "DFS hand-off: {stored} copies of {records} records stored, {already} already there, " +
-        "{failed} records short of a majority, {announced} members told, {ms} ms",
-      { ...stats, already: stats.alreadyThere, failed: stats.failed.length, announced },
-    );
-    return { ...stats, announced };
+    return await handOffAndAnnounce(this, deadline);
   }
 
   // ---- diagnostics ----
@@ -374,6 +352,7 @@ export class DfsNode implements NodeContext {
       : this.quorumOwners(key).filter((o) => !this.isDead(o) && !live.includes(o));
     const cands = [...live, ...owners];
     let answered = 0;
+    const silent: string[] = [];
     const recs = await Promise.all(cands.map(async (peer) => {
       try {
         // An owner this node does not take for a live successor (suspected, or not answering
@@ -388,12 +367,18 @@ export class DfsNode implements NodeContext {
         return r;
       } catch (e) {
         if (isUnreachable(e)) this.suspect(peer);
+        silent.push(`${peer}: ${String(e).slice(0, 160)}`);
         return null;
       }
     }));
-    if (answered === 0) throw unavailable(`no metadata replica of ${path} answered`);
+    if (answered === 0) {
+      throw unavailable(`no metadata replica of ${path} answered (${silent.join("; ")})`);
+    }
     if (opts.allReplicas && answered < cands.length) {
-      throw unavailable(`${answered} of the ${cands.length} metadata replicas of ${path} answered`);
+      throw unavailable(
+        `${answered} of the ${cands.length} metadata replicas of ${path} answered ` +
+          `(${silent.join("; ")})`,
+      );
     }
     const best = newest(recs);
     if (best) return best;

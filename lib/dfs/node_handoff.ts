@@ -20,9 +20,14 @@
  *
  * @module
  */
+import type { Logger } from "@logtape/logtape";
 import { ElasticoreError } from "../errors.ts";
+import type { CallOptions } from "../transport/rpc_types.ts";
 import type { FileMeta } from "./file_meta.ts";
+import type { RingLocator } from "./node_ring.ts";
 import { ownerQuorum } from "./node_meta_sync.ts";
+import { metadataKey } from "./ring/id.ts";
+import type { NodeStore } from "./store/node_store.ts";
 
 /** What a hand-off did. */
 export interface HandoffStats {
@@ -114,4 +119,51 @@ export function leavingError(self: string): ElasticoreError {
     `${self} is leaving the cluster; its metadata moved to the next owners`,
     { hint: "retry: the request falls back to another replica", status: 503 },
   );
+}
+
+/** What {@link handOffAndAnnounce} needs from a DFS node that already refuses metadata requests. */
+export interface LeavingNode {
+  /** Its id. */
+  readonly self: string;
+  /** Its store (the records to hand off). */
+  readonly store: NodeStore;
+  /** Its ring shell (owners, liveness). */
+  readonly ring: RingLocator;
+  /** Its logger. */
+  readonly log: Logger;
+  /** An RPC to a peer. */
+  call<R>(peer: string, type: string, body: unknown, opts?: CallOptions): Promise<R>;
+}
+
+/**
+ * Hands every record of `node` off ({@link handOffRecords}) until `deadline`, then, if none
+ * fell short, sends `dfs.departed` to every live member; logs and returns what it did.
+ */
+export async function handOffAndAnnounce(
+  node: LeavingNode,
+  deadline: number,
+): Promise<HandoffStats & { announced: number }> {
+  const records = await node.store.listMeta("", Number.MAX_SAFE_INTEGER);
+  const stats = await handOffRecords(records, {
+    replacements: (rec) => node.ring.quorumOwnersWithout(metadataKey(rec.path), node.self),
+    isDead: (peer) => node.ring.isDead(peer),
+    put: async (peer, record) =>
+      (await node.call<{ stored: boolean }>(peer, "dfs.meta_put", { record }, {
+        deadlineMs: 3000,
+      })).stored,
+  }, { deadline });
+  let announced = 0;
+  if (stats.failed.length === 0) {
+    const peers = node.ring.liveMembers().filter((p) => p !== node.self);
+    const told = await Promise.allSettled(
+      peers.map((p) => node.call(p, "dfs.departed", {}, { deadlineMs: 3000 })),
+    );
+    announced = told.filter((r) => r.status === "fulfilled").length;
+  }
+  node.log.info(
+    "DFS hand-off: {stored} copies of {records} records stored, {already} already there, " +
+      "{failed} records short of a majority, {announced} members told, {ms} ms",
+    { ...stats, already: stats.alreadyThere, failed: stats.failed.length, announced },
+  );
+  return { ...stats, announced };
 }

@@ -244,13 +244,15 @@ export interface RetryOptions {
   budgetMs?: number;
   /** Stops retrying (rethrows) when it returns true, e.g. the job was stopped. */
   stopped?: () => boolean;
+  /** Told of each refusal that will be retried, with the attempt that failed (1, 2, ...). */
+  onRetry?: (e: unknown, attempt: number) => void;
 }
 
 /** Runs `fn`, retrying transient file-system refusals with exponential backoff. */
 export async function retryTransient<T>(fn: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
   const started = Date.now();
   let delay = o.firstDelayMs ?? 200;
-  for (;;) {
+  for (let attempt = 1;; attempt++) {
     try {
       return await fn();
     } catch (e) {
@@ -258,6 +260,7 @@ export async function retryTransient<T>(fn: () => Promise<T>, o: RetryOptions = 
       if (!isTransientFsError(e) || o.stopped?.() || spent + delay > (o.budgetMs ?? 120_000)) {
         throw e;
       }
+      o.onRetry?.(e, attempt);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, o.maxDelayMs ?? 5000);
     }

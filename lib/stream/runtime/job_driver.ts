@@ -406,10 +406,20 @@ export class JobDriver {
     });
     this.#manifest = m;
     if (!m.final) this.#lastCheckpoint = { id: m.id, at: m.at, durationMs: m.durationMs };
-    // Idempotent: a transient DFS refusal (e.g. a node not yet back in the ring) is retried.
+    // Idempotent: a transient DFS refusal (e.g. a node not yet back in the ring) is retried,
+    // and said (the first refusal, then every tenth): output stalls while it lasts.
     await retryTransient(() => commitManifest(this.#deps.fs, this.#deps.meta, r.id, r.spec, m), {
       stopped: () => this.#stopped,
       budgetMs: COMMIT_RETRY_BUDGET_MS,
+      onRetry: (e, attempt) => {
+        if (attempt % 10 !== 1) return;
+        this.#deps.logger?.warn("job {id}: commit of checkpoint {c} refused (attempt {n}): {e}", {
+          id: r.id,
+          c: m.id,
+          n: attempt,
+          e: String(e),
+        });
+      },
     });
     this.#notify(this.#workersOf(this.graph.sinks), "stream.commit", {
       job: r.id,
