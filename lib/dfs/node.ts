@@ -126,7 +126,7 @@ export class DfsNode implements NodeContext {
   /** Recently stored records (treated as immutable), newest last. */
   readonly #recent = new Map<string, FileMeta>();
   #started = false;
-  /** Set by {@link decommission}: every metadata request is refused from then on. */
+  /** Set by {@link decommission}: metadata reads and stores are refused from then on. */
   #leaving = false;
   /** Local metadata writes under way (a hand-off waits for them). */
   #metaWrites = 0;
@@ -271,7 +271,8 @@ export class DfsNode implements NodeContext {
 
   /** See {@link NodeContext.markMeta}. */
   async markMeta(path: string, mark: MetaOrder, head: string): Promise<boolean> {
-    if (this.#leaving) throw leavingError(this.self);
+    // Taken while leaving too: it only confirms a record this node already holds, and refusing
+    // it would turn a change already on its other replicas into an unknown outcome.
     this.#metaWrites++;
     const rec = await this.store.markMeta(path, mark, head).finally(() => this.#metaWrites--);
     if (rec) this.#noteStored(rec);

@@ -7,8 +7,9 @@
  * and one more failure among those keys' owners would leave them without a majority (no change
  * could be ordered until the grace ran out).
  *
- * Instead the leaving node first refuses every metadata request (`dfs_leaving`, which callers
- * treat as unreachable and fall back from), then copies each record it holds to the owners its
+ * Instead the leaving node first refuses every metadata read and store (`dfs_leaving`, which
+ * callers treat as unreachable and fall back from; it still takes the confirmation of a record
+ * it holds, so a change already on its replicas is not left in doubt), then copies each record it holds to the owners its
  * key has without it ({@link handOffRecords}). Only when a majority of those replacements took
  * every record does it tell the other members it departed; they drop it from the owners at
  * once (`RingLocator.memberDeparted`). Any majority of the new owners then meets every
