@@ -88,7 +88,8 @@ export function registerDev(program: Command): void {
             await cluster.token(),
             await Deno.readTextFile(cluster.caFile),
           );
-          await cluster.waitForWorkers(client, 30_000);
+          // Generous: on a loaded machine six processes start slowly; the error names who is missing.
+          await cluster.waitForWorkers(client, 60_000);
           const r = await runDemo(client, (s) => console.log(s));
           if (!r.agree) {
             throw new ElasticoreError(
