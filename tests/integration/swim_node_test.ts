@@ -122,7 +122,9 @@ Deno.test("swim node: join through a seed, metadata update, graceful leave, even
     assert.ok(s.pushPulls >= 2, "b and c each pushed/pulled with the seed");
     const text = a.metrics.registry.render();
     assert.match(text, /elasticore_swim_probes_total \d+/);
-    assert.match(text, /elasticore_swim_health_score 0/);
+    // The series exists; its value is Lifeguard's local health, which a slow CI machine raises
+    // (a late ack): CI once read 1 here. Its rules are tested in the SWIM unit tests.
+    assert.match(text, /elasticore_swim_health_score \d+/);
     assert.match(text, /elasticore_swim_members\{state="left"\} 1/);
     await a.stop();
     await reading;
