@@ -13,7 +13,8 @@
  * - append: the bytes go to the primary, which orders them (group commit, `node_primary.ts`).
  * - get (whole or a byte range, streamed), stat: the record is read from every live metadata
  *   replica and the newest is used (if none has it, every other live member is asked before
- *   the answer is "not found"); blocks are read from the nearest good replica.
+ *   the answer is "not found"; `node_read_meta.ts`); blocks are read from the nearest good
+ *   replica.
  * - ls: every live member lists its local records under the prefix; the asking node keeps
  *   the newest version of each path and drops tombstones.
  * - rm (tombstone, then block deletion) and merge go to the primary.
@@ -33,9 +34,9 @@ import { type BlockContent, blockIdFor, type FileMeta, type FileStat } from "./f
 import { BlockIo } from "./node_blocks.ts";
 import { type DfsMetrics, dfsMetrics, type NodeContext } from "./node_context.ts";
 import { codeOf, isUnreachable, notFound, unavailable, userError } from "./node_errors.ts";
-import { compareRecords, isTombstone, MetaIndex, newest, statOf, summaryOf } from "./node_meta.ts";
+import { compareRecords, isTombstone, MetaIndex, statOf, summaryOf } from "./node_meta.ts";
 import { MAX_APPEND_BYTES, newFileId, Primary } from "./node_primary.ts";
-import { findElsewhere } from "./node_meta_sync.ts";
+import { readMetaRecord } from "./node_read_meta.ts";
 import { handOffAndAnnounce, type HandoffStats, leavingError } from "./node_handoff.ts";
 import { Repairer, type RepairStats } from "./node_repair.ts";
 import { type FileRange, type FileRead, readBody } from "./node_read.ts";
@@ -52,8 +53,6 @@ import type { WriteFence } from "./write_fence.ts";
 
 /** Records kept in memory after they were stored (the hot files' metadata). */
 const RECENT_RECORDS = 256;
-/** Deadline of a read's ask to a quorum owner outside the live successors (DFS-11). */
-const OWNER_READ_DEADLINE_MS = 1000;
 
 export { filePath, parseAddr };
 export type { FileRange, FileRead };
@@ -335,60 +334,11 @@ export class DfsNode implements NodeContext {
   }
 
   /**
-   * The newest record of `path` among its live metadata replicas and its quorum owners not
-   * declared dead (null if none). An acknowledged change is on a majority of the quorum
-   * owners (DFS-9), so they are asked even when this node suspects them or takes other nodes
-   * for the first live successors: a fall-back node may hold a stale copy (DFS-11). With
-   * `allReplicas` every one of its RF owners, suspected ones included, must answer (else
-   * `dfs_unavailable`), so a write whose outcome was unknown is seen as soon as any replica
-   * stored it: what an idempotent retry of that write must check.
+   * The newest record of `path` among its metadata replicas and quorum owners, or null
+   * (`readMetaRecord`, `node_read_meta.ts`); with `allReplicas` every owner must answer.
    */
   async readMeta(path: string, opts: { allReplicas?: boolean } = {}): Promise<FileMeta | null> {
-    const key = metadataKey(path);
-    const live = opts.allReplicas
-      ? await this.ring.owners(key)
-      : (await this.locate(key, 0)).slice(0, this.rf);
-    const owners = opts.allReplicas
-      ? []
-      : this.quorumOwners(key).filter((o) => !this.isDead(o) && !live.includes(o));
-    const cands = [...live, ...owners];
-    let answered = 0;
-    const silent: string[] = [];
-    const recs = await Promise.all(cands.map(async (peer) => {
-      try {
-        // An owner this node does not take for a live successor (suspected, or not answering
-        // at all) gets a short deadline: a read must not wait 5 s on it.
-        const deadlineMs = owners.includes(peer) ? OWNER_READ_DEADLINE_MS : 5000;
-        const r = peer === this.self
-          ? await this.localMeta(path)
-          : (await this.call<{ record: FileMeta | null }>(peer, "dfs.meta_get", { path }, {
-            deadlineMs,
-          })).record;
-        answered++;
-        return r;
-      } catch (e) {
-        if (isUnreachable(e)) this.suspect(peer);
-        silent.push(`${peer}: ${String(e).slice(0, 160)}`);
-        return null;
-      }
-    }));
-    if (answered === 0) {
-      throw unavailable(`no metadata replica of ${path} answered (${silent.join("; ")})`);
-    }
-    if (opts.allReplicas && answered < cands.length) {
-      throw unavailable(
-        `${answered} of the ${cands.length} metadata replicas of ${path} answered ` +
-          `(${silent.join("; ")})`,
-      );
-    }
-    const best = newest(recs);
-    if (best) return best;
-    // None of the owners has it: before answering "does not exist", ask every other live
-    // member (previous owners after a heal) and let repair move what is found.
-    const others = this.ring.liveMembers().filter((m) => !cands.includes(m));
-    const found = await findElsewhere(this, path, others, cands);
-    if (found) this.#repair.schedule();
-    return found;
+    return await readMetaRecord(this, this.ring, path, opts, () => this.#repair.schedule());
   }
 
   async #live(path: string, opts: { allReplicas?: boolean } = {}): Promise<FileMeta> {
