@@ -19,9 +19,7 @@
  * @module
  */
 import { type ChaosReport, replayCommand, runChaos } from "./chaos/run.ts";
-import type { FaultKind } from "./chaos/faults.ts";
-
-const KINDS: FaultKind[] = ["kill", "pause", "isolate", "split", "loss", "leave"];
+import { FAULT_KINDS, type FaultKind } from "./chaos/faults.ts";
 
 interface Args {
   seed: number;
@@ -96,8 +94,8 @@ export function parseArgs(argv: string[]): Args {
         break;
       case "--kinds": {
         const ks = val().split(",").filter((k) => k && k !== "none");
-        const badKind = ks.find((k) => !(KINDS as string[]).includes(k));
-        if (badKind) usage(`unknown fault kind "${badKind}"; use ${KINDS.join(", ")}`);
+        const badKind = ks.find((k) => !(FAULT_KINDS as string[]).includes(k));
+        if (badKind) usage(`unknown fault kind "${badKind}"; use ${FAULT_KINDS.join(", ")}`);
         a.kinds = ks as FaultKind[];
         break;
       }

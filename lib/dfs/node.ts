@@ -287,8 +287,8 @@ export class DfsNode implements NodeContext {
   }
 
   /**
-   * Leaves the DFS for good (`node_handoff.ts`): refuses every metadata request from now on,
-   * copies each local record to the owners its key has without this node, and, when every
+   * Leaves the DFS for good (`node_handoff.ts`): refuses metadata reads and stores from now
+   * on (confirmations are still taken), copies each local record to the owners its key has without this node, and, when every
    * record reached a majority of them, tells the live members this node departed. Returns
    * what was copied and whether they were told; the caller then stops the node.
    */

@@ -9,15 +9,16 @@
  *
  * Instead the leaving node first refuses every metadata read and store (`dfs_leaving`, which
  * callers treat as unreachable and fall back from; it still takes the confirmation of a record
- * it holds, so a change already on its replicas is not left in doubt), then copies each record it holds to the owners its
- * key has without it ({@link handOffRecords}). Only when a majority of those replacements took
- * every record does it tell the other members it departed; they drop it from the owners at
- * once (`RingLocator.memberDeparted`). Any majority of the new owners then meets every
- * acknowledged change: a change reached a majority of the old owners, and the leaving node's
- * copy is on a majority of the new ones. A member that missed the notice keeps the old owners,
- * where the leaving node no longer answers: its majorities avoid the leaving node and meet the
- * new owners' majorities on the two owners the sets share. If any record could not be handed
- * off, nobody is told: the node is then treated as dead, with the grace period.
+ * it holds, so a change already on its replicas is not left in doubt), then copies each record
+ * it holds to the owners its key has without it ({@link handOffRecords}). Only when a majority
+ * of those replacements took every record does it tell the other members it departed; they
+ * drop it from the owners at once (`RingLocator.memberDeparted`). Any majority of the new
+ * owners then meets every acknowledged change: a change reached a majority of the old owners,
+ * and the leaving node's copy is on a majority of the new ones. A member that missed the
+ * notice keeps the old owners, where the leaving node no longer answers: its majorities avoid
+ * the leaving node and meet the new owners' majorities on the two owners the sets share. If
+ * any record could not be handed off, nobody is told: the node is then treated as dead, with
+ * the grace period.
  *
  * @module
  */

@@ -158,10 +158,7 @@ export class ChaosCluster {
       // already gone
     }
     await p.status;
-    if (n.proc === p) {
-      n.proc = undefined;
-      n.paused = false;
-    }
+    forget(n, p);
   }
 
   /**
@@ -176,11 +173,7 @@ export class ChaosCluster {
     if (r.status !== 202) throw new Error(`leave of ${id}: ${r.status} ${r.text}`);
     const gone = await Promise.race([p.status.then(() => true), sleep(45_000)]);
     if (!gone) throw new Error(`${id} still runs 45 s after it was told to leave`);
-    // Another fault may have restarted it meanwhile: only this process is gone.
-    if (n.proc === p) {
-      n.proc = undefined;
-      n.paused = false;
-    }
+    forget(n, p);
     return r.text;
   }
 
@@ -315,6 +308,13 @@ export class ChaosCluster {
     this.#http.close();
     if (!this.#keep) await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** Clears `n`'s process if it is still `p` (another fault may have restarted it meanwhile). */
+function forget(n: ChaosNode, p: Deno.ChildProcess): void {
+  if (n.proc !== p) return;
+  n.proc = undefined;
+  n.paused = false;
 }
 
 /** Processes that have exited. */

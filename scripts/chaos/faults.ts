@@ -7,11 +7,11 @@
  * (SIGSTOP/SIGCONT), `isolate` (the node's transport cuts every peer, both
  * directions), `split` (two nodes cut off from the rest, still talking to
  * each other), `loss` (the node drops a fraction of what it sends and delays
- * the rest), `leave` (a worker leaves gracefully with `node leave`, handing its
- * DFS metadata off; when it heals it starts again as a new node, its data
+ * the rest), `leave` (a worker leaves gracefully with `node leave`, handing
+ * its DFS metadata off; when it heals it starts again as a new node, its data
  * directory moved aside; drawn only when named in `--kinds`, so the schedules
- * of earlier seeds stay as they were). A target is a node id or `leader` (the master leading when the
- * fault starts; `fallback` if none answers).
+ * of earlier seeds stay as they were). A target is a node id or `leader` (the
+ * master leading when the fault starts; `fallback` if none answers).
  *
  * Limits, so that every promise of the system still applies: at any moment
  * (counting a margin after each heal, for a restarted process to come back)
@@ -79,6 +79,9 @@ const WEIGHTS: [FaultKind, number][] = [
   ["loss", 2],
   ["leave", 2],
 ];
+
+/** Every fault kind, for parsing `--kinds`. */
+export const FAULT_KINDS: FaultKind[] = WEIGHTS.map(([k]) => k);
 
 /** Kinds drawn from when none are named (`leave` came later; see the module doc). */
 export const DEFAULT_KINDS: FaultKind[] = ["kill", "pause", "isolate", "split", "loss"];
