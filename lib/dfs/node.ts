@@ -393,7 +393,10 @@ export class DfsNode implements NodeContext {
           contents.push({ size: block.byteLength, checksum: sha });
           written.push(id);
           this.metrics.bytesIn.inc(undefined, block.byteLength);
-          const w = this.#blocks.store({ id, version: 1, bytes: block, sha256: sha });
+          // Cut from a stream, a block is a fresh array of blocksOf's; from an array, a view
+          // of the caller's bytes, which the local replica must copy.
+          const handOver = !(body instanceof Uint8Array);
+          const w = this.#blocks.store({ id, version: 1, bytes: block, sha256: sha, handOver });
           w.catch(() => {});
           inflight.push(w);
           if (inflight.length >= 3) await inflight.shift();

@@ -80,6 +80,11 @@ export interface BlockWrite {
   bytes: Uint8Array;
   /** SHA-256 of the content (computed when absent). */
   sha256?: string;
+  /**
+   * The writer gives `bytes` away (nobody writes to them again): the local replica keeps the
+   * array as its hot copy and trusts `sha256` instead of copying and hashing it again.
+   */
+  handOver?: boolean;
 }
 
 /** Block transfer, replicated writes, reads with fallback and deletion. */
@@ -93,17 +98,20 @@ export class BlockIo {
 
   /**
    * Stores one copy of a block on `peer` (this node: the local store) durably, within
-   * `deadlineMs` (default 120 s).
+   * `deadlineMs` (default 120 s). With `handOver` (see {@link BlockWrite}) the local store
+   * keeps `bytes` and trusts `meta.sha256`.
    */
   async push(
     peer: string,
     meta: DfsBlockPut,
     bytes: Uint8Array,
     deadlineMs = TRANSFER_DEADLINE_MS,
+    handOver = false,
   ): Promise<void> {
     const ctx = this.#ctx;
     if (peer === ctx.self) {
-      await ctx.store.putBlock(meta.id, meta.version, bytes, meta.key);
+      const given = handOver ? { sha256: meta.sha256 } : undefined;
+      await ctx.store.putBlock(meta.id, meta.version, bytes, meta.key, given);
       return;
     }
     const s = await ctx.rpc.openStream(peer, "dfs.block_put", meta, { deadlineMs });
@@ -174,7 +182,7 @@ export class BlockIo {
       while (next < cands.length) {
         const peer = cands[next++];
         try {
-          await this.push(peer, meta, w.bytes);
+          await this.push(peer, meta, w.bytes, TRANSFER_DEADLINE_MS, w.handOver);
           holders.push(peer);
           return;
         } catch (e) {

@@ -218,7 +218,8 @@ export class Repairer {
           const deadline = repairDeadlineMs(ctx.blockBytes);
           const bytes = await this.#blocks.fetch(t, id, th.version, undefined, deadline);
           if (sha256Hex(bytes) !== th.sha256) return;
-          await ctx.store.putBlock(id, th.version, bytes, th.key);
+          // The fetched array is ours (`fetch`): handed over with the SHA-256 just verified.
+          await ctx.store.putBlock(id, th.version, bytes, th.key, { sha256: th.sha256 });
           stats.blocksPulled++;
           ctx.metrics.repairs.inc({ kind: "block", why: "pull" });
         });

@@ -51,7 +51,8 @@ export function serveDfs(ctx: NodeContext, primary: Primary): void {
       throw sizeMismatch(`block ${m.id}: got ${bytes.byteLength} of ${m.size} bytes`);
     }
     if (sha256Hex(bytes) !== m.sha256) throw checksumMismatch(m.id, m.version);
-    await ctx.store.putBlock(m.id, m.version, bytes, m.key);
+    // The received buffer is this handler's own (readAll, FrameReader): handed over, verified.
+    await ctx.store.putBlock(m.id, m.version, bytes, m.key, { sha256: m.sha256 });
     return { stored: true };
   });
 

@@ -240,3 +240,42 @@ Deno.test("node store: a deleted block is not stored again (a late repair copy i
     }
   });
 });
+
+Deno.test("node store: a handed-over block is kept as given, a view is copied, a bad SHA-256 refused", async () => {
+  await withDir(async (dir) => {
+    const store = await NodeStore.open({ path: `${dir}/n.kv`, memoryTierBytes: 1_000_000 });
+    try {
+      const a = bytes(70_000, 4);
+      const sha = sha256Hex(a);
+      const info = await store.putBlock("a", 1, a, undefined, { sha256: sha });
+      assert.equal(info.sha256, sha); // trusted, recorded in the header
+      // The hot copy is the handed-over array itself (the caller gave it away).
+      a[0] ^= 0xff;
+      assert.equal((await store.getBlock("a", 1))[0], a[0]);
+
+      // A view into a larger buffer is copied (kept, it would pin the rest): the caller's
+      // later writes to that buffer do not reach the store.
+      const big = bytes(200_000, 5);
+      const view = big.subarray(1000, 71_000);
+      const want = view.slice();
+      await store.putBlock("b", 1, view, undefined, { sha256: sha256Hex(view) });
+      big.fill(0);
+      assert.deepEqual(await store.getBlock("b", 1), want);
+
+      // Without a hand-over the store copies and hashes itself.
+      const c = bytes(5_000, 6);
+      const keep = c.slice();
+      assert.equal((await store.putBlock("c", 1, c)).sha256, sha256Hex(keep));
+      c.fill(1);
+      assert.deepEqual(await store.getBlock("c", 1), keep);
+
+      await assert.rejects(
+        store.putBlock("d", 1, bytes(10, 7), undefined, { sha256: "not-a-sha" }),
+        (e: unknown) => codeOf(e) === "dfs_bad_request",
+      );
+      assert.equal(store.stats().blocks, 3); // the refused one wrote nothing
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -228,8 +228,16 @@ export class KvBlockStore {
    * Rewriting the stored version with the same content (repair) is allowed; an older version
    * is refused (`dfs_stale_version`), as is different content under the stored version
    * (`dfs_version_conflict`). Older versions are deleted after the new one is committed.
+   * `sha256` is the caller's SHA-256 of exactly these bytes, when it has one (the store then
+   * does not hash them again); without it the store computes it.
    */
-  put(id: string, version: number, bytes: Uint8Array, key?: string): Promise<StoredBlockInfo> {
+  put(
+    id: string,
+    version: number,
+    bytes: Uint8Array,
+    key?: string,
+    sha256?: string,
+  ): Promise<StoredBlockInfo> {
     this.#checkId(id);
     if (!isUint(version)) throw badRequest(`block version must be a non-negative integer`);
     if (bytes.length > this.#maxBlock) {
@@ -246,7 +254,10 @@ export class KvBlockStore {
       view.setUint32(i * 4, crc32(part));
       whole = crc32(part, whole);
     }
-    const sha = sha256Hex(bytes);
+    if (sha256 !== undefined && !isSha256Hex(sha256)) {
+      throw badRequest(`block SHA-256 must be 64 lowercase hex digits`);
+    }
+    const sha = sha256 ?? sha256Hex(bytes);
     const inline = chunks <= this.#inline;
     const header: Header = {
       version,

@@ -265,12 +265,18 @@ export class NodeStore {
    * block's placement key (16 hex digits; default: derived from the id, see
    * `placementKeyOf`). Refused with `dfs_quota_exceeded` (nothing written),
    * `dfs_stale_version` or `dfs_version_conflict`.
+   *
+   * With `handOver`, the caller gives `bytes` to the store (it never touches the array again)
+   * together with the SHA-256 it verified them against: the store keeps that array as its hot
+   * copy and trusts that SHA-256, instead of copying and hashing 4 MiB again. A replica
+   * receiving a block over the network does so (the received buffer is its own).
    */
   async putBlock(
     id: string,
     version: number,
     bytes: Uint8Array,
     key?: string,
+    handOver?: { sha256: string },
   ): Promise<StoredBlockInfo> {
     if (this.#deleted.has(id)) throw blockDeleted(id);
     const old = this.#index.get(id);
@@ -283,8 +289,12 @@ export class NodeStore {
       ticket = await this.#tier.admit(bytes.length);
       // The hot copy is taken before the write and is what gets written and hashed, so the
       // SHA-256 in the header is the SHA-256 of the hot copy whatever the caller does later.
-      const own = bytes.length <= this.#tier.maxBytes ? copy(bytes) : bytes;
-      const info = await this.#blocks.put(id, version, own, key);
+      // A handed-over array is the hot copy itself, unless it is a view into a larger buffer
+      // (kept, it would pin the rest).
+      const hot = bytes.length <= this.#tier.maxBytes;
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      const own = hot && !(handOver && whole) ? copy(bytes) : bytes;
+      const info = await this.#blocks.put(id, version, own, key, handOver?.sha256);
       const prev = this.#index.get(id);
       this.#used += info.size - (prev?.size ?? 0);
       this.#index.set(id, info);
@@ -293,7 +303,7 @@ export class NodeStore {
         this.#cache.verifiedSha256(id, version) !== info.sha256
       ) this.#cache.invalidate(id);
       ticket.release(); // the buffered bytes become the hot copy
-      if (own !== bytes) this.#tier.keep(id, version, own, info.sha256);
+      if (hot) this.#tier.keep(id, version, own, info.sha256);
       this.#m?.writes.inc();
       this.#m?.writeBytes.inc(undefined, bytes.length);
       this.#m?.writeSeconds.observe((performance.now() - started) / 1000);
