@@ -14,6 +14,7 @@ import {
   type Infer,
   nullable,
   object,
+  optional,
   type Schema,
   SchemaError,
   str,
@@ -66,12 +67,21 @@ export const RingStateResp = object({
 /** Body of `ring.state_resp`. */
 export type RingStateResp = Infer<typeof RingStateResp>;
 
+/** Most node ids a find request asks the receiver to route around. */
+export const MAX_LOOKUP_AVOID = 64;
+
 /** One step of an iterative lookup: "where is the successor of `key`?". */
 export const RingFindReq = object({
   /** Correlates the reply. */
   req: uint,
   /** The key being looked up. */
   key: ringKeyHex,
+  /**
+   * Nodes the asker found unreachable during this lookup (absent when none): the receiver
+   * names no next hop among them, so a lookup routes around a dead closest-preceding node
+   * instead of being sent back to it by every node that still points at it.
+   */
+  avoid: optional(array(nodeId, MAX_LOOKUP_AVOID)),
 });
 /** Body of `ring.find_req`. */
 export type RingFindReq = Infer<typeof RingFindReq>;

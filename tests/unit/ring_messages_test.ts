@@ -52,10 +52,32 @@ Deno.test("malformed ring messages are rejected by the codec with bad_field", ()
     { type: "ring.state_req", body: { req: -1, notify: true } },
     { type: "ring.state_req", body: { req: 1, notify: true, extra: 1 } },
     { type: "ring.ping", body: { req: 1.5 } },
+    { type: "ring.find_req", body: { req: 1, key: "0000000000000000", avoid: "n1" } },
+    {
+      type: "ring.find_req",
+      body: { req: 1, key: "0000000000000000", avoid: new Array(65).fill("n1") },
+    },
+    { type: "ring.find_req", body: { req: 1, key: "0000000000000000", avoid: [7] } },
   ];
   for (const m of bad) {
     const d = decodeFrame(encodeFrame({ kind: FrameKind.Message, id: 0, ...m }), registry);
     assert.equal(d.ok, false, JSON.stringify(m.body).slice(0, 60));
     if (!d.ok) assert.equal(d.error.code, "bad_field");
+  }
+});
+
+Deno.test("a find request names the nodes to route around, and is valid without them", () => {
+  for (
+    const body of [
+      { req: 1, key: "00000000000000ff" },
+      { req: 2, key: "00000000000000ff", avoid: ["w1", "w2"] },
+    ]
+  ) {
+    const d = decodeFrame(
+      encodeFrame({ kind: FrameKind.Message, id: 0, type: "ring.find_req", body }),
+      registry,
+    );
+    assert.ok(d.ok, d.ok ? "" : d.error.message);
+    if (d.ok) assert.deepEqual(d.value.body, body);
   }
 });

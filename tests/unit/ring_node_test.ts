@@ -305,3 +305,41 @@ Deno.test("too many lookups in flight are refused at once", () => {
   const failed = n.ready().filter((e) => e.kind === "lookup" && !e.ok);
   assert.equal(failed.length, 1);
 });
+
+Deno.test("a lookup routes around a dead closest-preceding node every other node still names", () => {
+  // 64 nodes with exact fingers; the node just before a key's owner dies and nobody has
+  // noticed yet, so every route to the key ends at it. Each lookup must still name the
+  // live owner (or fail), never the dead node or a node's own successors.
+  const net = new Net(3);
+  const all = ids(64);
+  for (const id of all) net.add(id).bootstrap(all);
+  const sorted = sortByRingId(all);
+  const ownerAt = 20;
+  const dead = sorted[ownerAt - 1];
+  const owner = sorted[ownerAt];
+  const key = (ringIdOf(dead) + 1n) % (1n << 64n); // owned by `owner`
+  net.dead.add(dead);
+  const live = sortByRingId(all.filter((id) => id !== dead));
+  assert.equal(trueSuccessor(live, key), owner);
+  const starts = [sorted[50], sorted[40], sorted[60], sorted[5], sorted[10]];
+  const ids_ = starts.map((from) => {
+    const id = net.nodes.get(from)!.lookup(key);
+    net.collect(from);
+    return { from, id };
+  });
+  net.deliver();
+  for (let t = 0; t < 40 && net.results.filter((r) => r.key === key).length < 5; t++) {
+    net.tick();
+  }
+  for (const { from, id } of ids_) {
+    const r = net.results.find((x) => x.lookup === id && x.key === key);
+    assert.ok(r, `lookup from ${from} finished`);
+    assert.ok(r.ok, `lookup from ${from}: ${r.ok ? "" : r.reason}`);
+    if (r.ok) assert.equal(r.owner, owner, `lookup from ${from} named ${r.owner}`);
+  }
+  // The askers told the nodes they asked to route around the dead one.
+  const avoided = net.sent.filter((m) =>
+    m.msg.type === "ring.find_req" && (m.msg.body.avoid ?? []).includes(dead)
+  );
+  assert.ok(avoided.length > 0, "find requests carried the unreachable node");
+});

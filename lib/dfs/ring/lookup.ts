@@ -7,6 +7,7 @@
  * @module
  */
 import { RING_BITS, type RingId } from "./id.ts";
+import { MAX_LOOKUP_AVOID } from "../../../proto/dfs_ring.ts";
 import { type Peer, peerOf } from "./fingers.ts";
 
 /** The result of a lookup, delivered as an effect of the ring core. */
@@ -50,8 +51,11 @@ export type LookupPurpose =
 
 /** What the engine needs from the ring core. */
 export interface LookupIo {
-  /** Sends a find request for `key` to `to` on behalf of lookup `lookup`. */
-  send(lookup: number, to: Peer, key: RingId): void;
+  /**
+   * Sends a find request for `key` to `to` on behalf of lookup `lookup`, asking it to route
+   * around `avoid` (nodes this lookup found unreachable).
+   */
+  send(lookup: number, to: Peer, key: RingId, avoid: readonly string[]): void;
   /** One lookup step with local knowledge, skipping `excluded` nodes. */
   local(key: RingId, excluded: ReadonlySet<string>): { done: Peer[] } | { next: Peer };
   /** Delivers a finished lookup. */
@@ -175,7 +179,7 @@ export class LookupEngine {
       return;
     }
     st.hops++;
-    this.#io.send(st.id, to, st.key);
+    this.#io.send(st.id, to, st.key, [...st.excluded].slice(-MAX_LOOKUP_AVOID));
   }
 
   #complete(st: LookupState, succs: readonly string[]): void {

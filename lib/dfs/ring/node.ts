@@ -80,7 +80,7 @@ export class RingNode {
     this.#fingers = new FingerTable(this.self);
     this.#prd = new Predecessor(this.self, this.#cfg.checkPredecessorTicks);
     this.#lookups = new LookupEngine(this.self, {
-      send: (lookup, to, key) => this.#sendFind(lookup, to, key),
+      send: (lookup, to, key, avoid) => this.#sendFind(lookup, to, key, avoid),
       local: (key, excluded) => this.#localStep(key, excluded),
       finish: (_lookup, purpose, result) => this.#finishLookup(purpose, result),
       maxLookups: this.#cfg.maxLookups,
@@ -285,7 +285,7 @@ export class RingNode {
       case "ring.find_req": {
         if (this.#status !== "member") return;
         const key = ringIdFromHex(msg.body.key);
-        const r = this.#localStep(key, null);
+        const r = this.#localStep(key, msg.body.avoid ? new Set(msg.body.avoid) : null);
         this.#send(from, {
           type: "ring.find_resp",
           body: "done" in r
@@ -436,10 +436,10 @@ export class RingNode {
     return { self: this.self, pred: this.#prd.peer, succs: this.#succs, fingers: this.#fingers };
   }
 
-  #sendFind(lookup: number, to: Peer, key: RingId): void {
+  #sendFind(lookup: number, to: Peer, key: RingId, avoid: readonly string[]): void {
     this.#request(to, { kind: "find", to, due: 0, lookup }, (req) => ({
       type: "ring.find_req",
-      body: { req, key: ringIdToHex(key) },
+      body: { req, key: ringIdToHex(key), ...(avoid.length > 0 ? { avoid: [...avoid] } : {}) },
     }));
   }
 

@@ -24,16 +24,22 @@ export type StepResult = { done: Peer[] } | { next: Peer };
 
 /**
  * One iterative-lookup step: if the key falls in `(pred, self]` this node
- * owns it; if in `(self, successor]` the successor does; otherwise the
- * closest preceding usable node is the next to ask.
+ * owns it; if in `(self, successor]` and the successor is usable, the
+ * successor does; otherwise the closest preceding usable node is the next to
+ * ask. With none, the key's successor is the first usable entry of the
+ * successor list at or after the key (the entries before it are down), and
+ * an empty answer when the list does not reach the key: this node does not
+ * know it (naming its own successors would name the wrong owner).
  */
 export function lookupStep(v: LocalView, key: RingId, usable: (p: Peer) => boolean): StepResult {
   if (v.pred && inOpenClosed(key, v.pred.rid, v.self.rid)) return { done: [v.self, ...v.succs] };
   const s = v.succs[0];
   if (s === undefined) return { done: [v.self] };
-  if (inOpenClosed(key, v.self.rid, s.rid)) return { done: [...v.succs] };
+  if (inOpenClosed(key, v.self.rid, s.rid) && usable(s)) return { done: [...v.succs] };
   const next = v.fingers.closestPreceding(key, [...v.succs, v.pred], usable);
-  return next ? { next } : { done: [...v.succs] };
+  if (next) return { next };
+  const i = v.succs.findIndex((p) => inOpenClosed(key, v.self.rid, p.rid));
+  return { done: i < 0 ? [] : v.succs.slice(i).filter(usable) };
 }
 
 /**
