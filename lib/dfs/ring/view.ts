@@ -26,10 +26,10 @@ export type StepResult = { done: Peer[] } | { next: Peer };
  * One iterative-lookup step: if the key falls in `(pred, self]` this node
  * owns it; if in `(self, successor]` and the successor is usable, the
  * successor does; otherwise the closest preceding usable node is the next to
- * ask. With none, the key's successor is the first usable entry of the
- * successor list at or after the key (the entries before it are down), and
- * an empty answer when the list does not reach the key: this node does not
- * know it (naming its own successors would name the wrong owner).
+ * ask. With none, the answer is the successor list from its first usable
+ * entry at or after the key (unusable entries are left out), and empty when
+ * the list does not reach the key: this node does not know the key's
+ * successor (naming its own successors would name the wrong owner).
  */
 export function lookupStep(v: LocalView, key: RingId, usable: (p: Peer) => boolean): StepResult {
   if (v.pred && inOpenClosed(key, v.pred.rid, v.self.rid)) return { done: [v.self, ...v.succs] };
