@@ -288,9 +288,10 @@ export class DfsNode implements NodeContext {
 
   /**
    * Leaves the DFS for good (`node_handoff.ts`): refuses metadata reads and stores from now
-   * on (confirmations are still taken), copies each local record to the owners its key has without this node, and, when every
-   * record reached a majority of them, tells the live members this node departed. Returns
-   * what was copied and whether they were told; the caller then stops the node.
+   * on (confirmations are still taken), copies each local record to the owners its key has
+   * without this node, and, when every record reached a majority of them, tells the live
+   * members this node departed. Returns what was copied and whether they were told; the
+   * caller then stops the node.
    */
   async decommission(deadlineMs = 20_000): Promise<HandoffStats & { announced: number }> {
     this.#leaving = true;
@@ -386,6 +387,9 @@ export class DfsNode implements NodeContext {
       const written: string[] = [];
       const inflight: Promise<unknown>[] = [];
       let committing = false;
+      // Cut from a stream, a block is a fresh array of blocksOf's; from an array, a view of
+      // the caller's bytes, which the local replica must copy.
+      const handOver = !(body instanceof Uint8Array);
       try {
         for await (const block of blocksOf(body, this.blockBytes)) {
           const id = blockIdFor(p, fileId, contents.length);
@@ -393,9 +397,6 @@ export class DfsNode implements NodeContext {
           contents.push({ size: block.byteLength, checksum: sha });
           written.push(id);
           this.metrics.bytesIn.inc(undefined, block.byteLength);
-          // Cut from a stream, a block is a fresh array of blocksOf's; from an array, a view
-          // of the caller's bytes, which the local replica must copy.
-          const handOver = !(body instanceof Uint8Array);
           const w = this.#blocks.store({ id, version: 1, bytes: block, sha256: sha, handOver });
           w.catch(() => {});
           inflight.push(w);

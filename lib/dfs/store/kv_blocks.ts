@@ -245,6 +245,9 @@ export class KvBlockStore {
     }
     const placement = key ?? placementKeyOf(id);
     if (!isRingIdHex(placement)) throw badRequest(`placement key must be 16 hex digits`);
+    if (sha256 !== undefined && !isSha256Hex(sha256)) {
+      throw badRequest(`block SHA-256 must be 64 lowercase hex digits`);
+    }
     const chunks = chunkCount(bytes.length);
     const crcs = new Uint8Array(chunks * 4);
     const view = new DataView(crcs.buffer);
@@ -253,9 +256,6 @@ export class KvBlockStore {
       const part = bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
       view.setUint32(i * 4, crc32(part));
       whole = crc32(part, whole);
-    }
-    if (sha256 !== undefined && !isSha256Hex(sha256)) {
-      throw badRequest(`block SHA-256 must be 64 lowercase hex digits`);
     }
     const sha = sha256 ?? sha256Hex(bytes);
     const inline = chunks <= this.#inline;
